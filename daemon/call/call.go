@@ -1,0 +1,194 @@
+// Package call holds a call's state from INVITE to CDR, the bridge between
+// its RTP session and its connector session, and the registry of live calls.
+package call
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/voxgate/voxgate/sdk"
+	pluginv1 "github.com/voxgate/voxgate/sdk/proto/voxgate/plugin/v1"
+)
+
+// Dispositions written to the CDR.
+const (
+	Answered     = "answered"
+	Rejected     = "rejected"
+	Cancelled    = "cancelled"
+	Failed       = "failed"
+	MediaTimeout = "media-timeout"
+)
+
+// Sides that can end a call.
+const (
+	SideCaller = "caller"
+	SideAgent  = "agent"
+	SideSystem = "system"
+)
+
+// NewID returns a voxgate call id: "vg-" and 16 random hex digits.
+func NewID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return "vg-" + hex.EncodeToString(b[:])
+}
+
+// Call is one call's state. Its fields are written by the SIP layer during
+// setup and by the bridge; End is the single point where it finishes.
+type Call struct {
+	ID  string
+	Log *slog.Logger
+	// Info is what plugins see of the call.
+	Info *pluginv1.Call
+
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu         sync.Mutex
+	start      time.Time
+	answer     time.Time
+	end        time.Time
+	ended      bool
+	rec        *pluginv1.CallRecord
+	dtmfCount  atomic.Uint32
+	pktIn      func() (in, out int64)
+	onEnd      []func(side, cause string)
+	endedCh    chan struct{}
+	hangupSide string
+}
+
+// New starts a call's clock.
+func New(parent context.Context, id string, info *pluginv1.Call, log *slog.Logger) *Call {
+	ctx, cancel := context.WithCancel(parent)
+	c := &Call{ID: id, Log: log, Info: info, ctx: ctx, cancel: cancel, start: time.Now(), endedCh: make(chan struct{})}
+	c.rec = &pluginv1.CallRecord{
+		SchemaVersion: sdk.RecordSchemaVersion, Id: id, SipCallId: info.GetSipCallId(), Trunk: info.GetTrunk(),
+		Direction: "inbound", From: info.GetFrom(), To: info.GetTo(), SourceAddr: info.GetSourceAddr(),
+	}
+	return c
+}
+
+// Context ends when the call ends.
+func (c *Call) Context() context.Context { return c.ctx }
+
+// Done is closed when the call has ended.
+func (c *Call) Done() <-chan struct{} { return c.endedCh }
+
+// SetRoute records the routing decision.
+func (c *Call) SetRoute(action, rule, connector string, vars map[string]string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.rec.RouteAction, c.rec.RouteRule, c.rec.Connector = action, rule, connector
+	if len(vars) > 0 {
+		if c.rec.Variables == nil {
+			c.rec.Variables = map[string]string{}
+		}
+		for k, v := range vars {
+			c.rec.Variables[k] = v
+		}
+	}
+}
+
+// SetCodec records the negotiated codec.
+func (c *Call) SetCodec(name string) {
+	c.mu.Lock()
+	c.rec.Codec = name
+	c.mu.Unlock()
+}
+
+// SetStats gives the call a way to read RTP packet counters at its end.
+func (c *Call) SetStats(f func() (in, out int64)) {
+	c.mu.Lock()
+	c.pktIn = f
+	c.mu.Unlock()
+}
+
+// Answered marks the moment the 200 OK went out.
+func (c *Call) Answered() {
+	c.mu.Lock()
+	c.answer = time.Now()
+	c.mu.Unlock()
+}
+
+// CountDTMF counts a received digit.
+func (c *Call) CountDTMF() { c.dtmfCount.Add(1) }
+
+// OnEnd registers f to run once when the call ends (teardown of legs).
+func (c *Call) OnEnd(f func(side, cause string)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.onEnd = append(c.onEnd, f)
+}
+
+// IsEnded reports whether End has run.
+func (c *Call) IsEnded() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ended
+}
+
+// End finishes the call once: the first caller wins and later calls are
+// ignored, so racing BYEs, timeouts and hangups cannot double-count. It runs
+// the teardown hooks and returns the finished CDR (nil if already ended).
+func (c *Call) End(disposition string, status int, side, cause string) *pluginv1.CallRecord {
+	c.mu.Lock()
+	if c.ended {
+		c.mu.Unlock()
+		return nil
+	}
+	c.ended = true
+	c.end = time.Now()
+	hooks := c.onEnd
+	stats := c.pktIn
+	c.mu.Unlock()
+
+	for _, f := range hooks {
+		f(side, cause)
+	}
+	c.cancel()
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r := c.rec
+	r.Disposition, r.SipStatus, r.HangupSide, r.HangupCause = disposition, uint32(status), side, cause
+	r.StartTime = stamp(c.start)
+	r.EndTime = stamp(c.end)
+	r.DurationMs = c.end.Sub(c.start).Milliseconds()
+	if !c.answer.IsZero() {
+		r.AnswerTime = stamp(c.answer)
+		r.BillableMs = c.end.Sub(c.answer).Milliseconds()
+	}
+	r.DtmfCount = c.dtmfCount.Load()
+	if stats != nil {
+		r.RtpPacketsIn, r.RtpPacketsOut = stats()
+	}
+	if c.Info != nil && len(c.Info.GetVariables()) > 0 {
+		if r.Variables == nil {
+			r.Variables = map[string]string{}
+		}
+		for k, v := range c.Info.GetVariables() {
+			if _, set := r.Variables[k]; !set {
+				r.Variables[k] = v
+			}
+		}
+	}
+	close(c.endedCh)
+	c.Log.Info("call ended", "disposition", disposition, "sip_status", status, "side", side, "cause", cause,
+		"duration_ms", r.DurationMs)
+	return r
+}
+
+// stamp is RFC 3339 with milliseconds in UTC, the CDR's time format.
+func stamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z07:00") }
+
+// SetHostname records the appliance's hostname in the CDR.
+func (c *Call) SetHostname(h string) {
+	c.mu.Lock()
+	c.rec.Hostname = h
+	c.mu.Unlock()
+}

@@ -1,0 +1,36 @@
+package sdk
+
+// RecordSchemaVersion is the version of CallRecord (sdk/docs/cdr.md).
+const RecordSchemaVersion = 1
+
+// CallRecord is one call's CDR, schema v1. Times are RFC 3339 with
+// milliseconds in UTC, empty when the event did not happen. The JSON names
+// are the documented field names; cdr-jsonl writes exactly this.
+type CallRecord struct {
+	SchemaVersion uint32            `json:"schema_version"`
+	ID            string            `json:"id"`
+	SIPCallID     string            `json:"sip_call_id"`
+	Trunk         string            `json:"trunk"`
+	Direction     string            `json:"direction"`
+	From          Party             `json:"from"`
+	To            Party             `json:"to"`
+	SourceAddr    string            `json:"source_addr"`
+	StartTime     string            `json:"start_time"`
+	AnswerTime    string            `json:"answer_time,omitempty"`
+	EndTime       string            `json:"end_time"`
+	DurationMS    int64             `json:"duration_ms"`
+	BillableMS    int64             `json:"billable_ms"`
+	Disposition   string            `json:"disposition"`
+	SIPStatus     uint32            `json:"sip_status"`
+	HangupSide    string            `json:"hangup_side"`
+	HangupCause   string            `json:"hangup_cause"`
+	Codec         string            `json:"codec,omitempty"`
+	RouteAction   string            `json:"route_action"`
+	RouteRule     string            `json:"route_rule,omitempty"`
+	Connector     string            `json:"connector,omitempty"`
+	Variables     map[string]string `json:"variables,omitempty"`
+	Hostname      string            `json:"hostname"`
+	DTMFCount     uint32            `json:"dtmf_count"`
+	RTPPacketsIn  int64             `json:"rtp_packets_in"`
+	RTPPacketsOut int64             `json:"rtp_packets_out"`
+}
