@@ -196,13 +196,15 @@ func (p *Plugin) launch(ctx context.Context) error {
 		client.Kill()
 		return err
 	}
+	pid := 0
 	if rc := client.ReattachConfig(); rc != nil {
-		os.WriteFile(p.host.pidFile(p.Name), []byte(strconv.Itoa(rc.Pid)), 0o600)
+		pid = rc.Pid
+		os.WriteFile(p.host.pidFile(p.Name), []byte(strconv.Itoa(pid)), 0o600)
 	}
 	p.mu.Lock()
 	p.cur = inst
 	p.mu.Unlock()
-	p.log.Info("plugin ready", "kind", p.Kind, "version", inst.info.GetVersion(), "path", p.cfg.Path)
+	p.log.Info("plugin ready", "kind", p.Kind, "version", inst.info.GetVersion(), "path", p.cfg.Path, "pid", pid)
 	return nil
 }
 
