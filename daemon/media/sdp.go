@@ -537,6 +537,14 @@ func Answer(offer *SDP, prefs []codec.Codec, localIP netip.Addr, localPort int, 
 	}
 	if m.Ptime > 0 {
 		neg.Ptime = m.Ptime
+	} else {
+		for _, a := range offer.Attributes { // some offers put ptime at session level
+			if p, err := strconv.Atoi(strings.TrimSpace(a.Value)); err == nil && p > 0 && p <= 10000 &&
+				strings.EqualFold(a.Key, "ptime") {
+				neg.Ptime = p
+				break
+			}
+		}
 	}
 	for _, f := range m.Formats {
 		pt, _ := parsePT(f) // validated by the parser for RTP profiles

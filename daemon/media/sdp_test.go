@@ -237,6 +237,20 @@ a=ptime:30
 			hasNot: []string{"telephone-event"},
 		},
 		{
+			name: "session-level ptime",
+			offer: `
+v=0
+o=- 1 1 IN IP4 10.1.1.1
+s=-
+c=IN IP4 10.1.1.1
+t=0 0
+a=ptime:40
+m=audio 5004 RTP/AVP 0
+`,
+			want: Negotiated{Codec: codec.PCMU, DTMFPayloadType: -1,
+				Remote: netip.MustParseAddrPort("10.1.1.1:5004"), Ptime: 40, Direction: DirSendRecv},
+		},
+		{
 			name: "dynamic payload type matched by rtpmap name",
 			offer: `
 v=0

@@ -62,6 +62,7 @@ type daemon struct {
 }
 
 type daemonOpts struct {
+	dir          string // run in this directory (default: a new temp dir)
 	mediaTimeout string
 	rules        string // TOML for router-static's rules array
 }
@@ -78,7 +79,10 @@ func startDaemon(t *testing.T, o daemonOpts) *daemon {
 	if o.mediaTimeout == "" {
 		o.mediaTimeout = "30s"
 	}
-	dir := t.TempDir()
+	dir := o.dir
+	if dir == "" {
+		dir = t.TempDir()
+	}
 	d := &daemon{t: t, dir: dir, cdr: filepath.Join(dir, "cdr.jsonl"), done: make(chan struct{})}
 	cfg := fmt.Sprintf(`
 [server]
