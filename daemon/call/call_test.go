@@ -1,0 +1,90 @@
+package call
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	pluginv1 "github.com/voxgate/voxgate/sdk/proto/voxgate/plugin/v1"
+)
+
+func newCall() *Call {
+	info := &pluginv1.Call{Id: "vg-1", SipCallId: "abc@host", From: &pluginv1.Party{User: "alice"},
+		To: &pluginv1.Party{User: "100"}, Variables: map[string]string{"from_router": "x"}}
+	return New(context.Background(), "vg-1", info, slog.New(slog.DiscardHandler))
+}
+
+// Racing ends (BYE, media timeout, connector hangup) produce one CDR, with
+// the first cause, and teardown runs once.
+func TestEndOnceUnderRace(t *testing.T) {
+	c := newCall()
+	var teardowns int
+	var mu sync.Mutex
+	c.OnEnd(func(side, cause string) { mu.Lock(); teardowns++; mu.Unlock() })
+	c.Answered()
+	var wg sync.WaitGroup
+	recs := make(chan *pluginv1.CallRecord, 10)
+	for i := 0; i < 10; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if r := c.End(Answered, 200, SideCaller, "bye"); r != nil {
+				recs <- r
+			}
+		}()
+	}
+	wg.Wait()
+	close(recs)
+	if n := len(recs); n != 1 {
+		t.Fatalf("%d records from concurrent End, want 1", n)
+	}
+	if teardowns != 1 {
+		t.Fatalf("teardown ran %d times, want 1", teardowns)
+	}
+	select {
+	case <-c.Done():
+	default:
+		t.Fatal("Done not closed after End")
+	}
+	if c.Context().Err() == nil {
+		t.Fatal("call context not cancelled after End")
+	}
+}
+
+func TestRecordFields(t *testing.T) {
+	c := newCall()
+	c.SetRoute("agent", "default", "connector-echo", map[string]string{"lang": "de"})
+	c.SetCodec("PCMA")
+	c.SetStats(func() (int64, int64) { return 10, 20 })
+	c.CountDTMF()
+	time.Sleep(5 * time.Millisecond)
+	c.Answered()
+	time.Sleep(5 * time.Millisecond)
+	r := c.End(Answered, 200, SideAgent, "done")
+	if r.GetDisposition() != "answered" || r.GetHangupSide() != "agent" || r.GetCodec() != "PCMA" ||
+		r.GetRouteRule() != "default" || r.GetConnector() != "connector-echo" || r.GetDtmfCount() != 1 ||
+		r.GetRtpPacketsIn() != 10 || r.GetRtpPacketsOut() != 20 {
+		t.Fatalf("record %v", r)
+	}
+	if r.GetVariables()["lang"] != "de" || r.GetVariables()["from_router"] != "x" {
+		t.Fatalf("variables %v", r.GetVariables())
+	}
+	if r.GetBillableMs() <= 0 || r.GetDurationMs() < r.GetBillableMs() {
+		t.Fatalf("duration %d billable %d", r.GetDurationMs(), r.GetBillableMs())
+	}
+	for _, ts := range []string{r.GetStartTime(), r.GetAnswerTime(), r.GetEndTime()} {
+		if _, err := time.Parse("2006-01-02T15:04:05.000Z07:00", ts); err != nil || ts[len(ts)-1] != 'Z' {
+			t.Fatalf("time %q is not RFC 3339 ms UTC", ts)
+		}
+	}
+}
+
+func TestUnansweredHasNoBillable(t *testing.T) {
+	c := newCall()
+	r := c.End(Rejected, 486, SideSystem, "busy")
+	if r.GetAnswerTime() != "" || r.GetBillableMs() != 0 {
+		t.Fatalf("unanswered call: answer %q billable %d", r.GetAnswerTime(), r.GetBillableMs())
+	}
+}
