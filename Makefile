@@ -4,7 +4,7 @@ GO ?= go
 BIN := $(CURDIR)/bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.0.0-dev)
 LDFLAGS := -X github.com/voxgate/voxgate/daemon/version.Version=$(VERSION)
-PLUGINS := $(notdir $(wildcard plugins/*))
+PLUGINS := $(notdir $(patsubst %/main.go,%,$(wildcard plugins/*/main.go)))
 PROTO_DIR := sdk/proto
 PROTO_FILES := $(shell find $(PROTO_DIR) -name '*.proto')
 

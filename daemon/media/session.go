@@ -178,7 +178,7 @@ func NewSession(cfg Config, h Handler) *Session {
 		pt:     cfg.Neg.Codec.PayloadType,
 		dtmfPT: cfg.Neg.DTMFPayloadType,
 		epoch:  time.Now(),
-		ring:   make([]byte, cfg.QueueFrames*FrameBytes),
+		ring:   make([]byte, initialRingFrames*FrameBytes),
 		wake:   make(chan struct{}, 1),
 		done:   make(chan struct{}),
 	}
@@ -454,14 +454,47 @@ func (s *Session) WriteAudio(l16 []byte) error {
 	if s.closed {
 		return ErrClosed
 	}
-	if s.wpos-s.rpos+uint64(len(l16)) > uint64(len(s.ring)) {
+	need := s.wpos - s.rpos + uint64(len(l16))
+	if need > uint64(s.cfg.QueueFrames*FrameBytes) {
 		return ErrQueueFull
+	}
+	if need > uint64(len(s.ring)) {
+		s.growRing(need)
 	}
 	off := int(s.wpos % uint64(len(s.ring)))
 	n := copy(s.ring[off:], l16)
 	copy(s.ring, l16[n:])
 	s.wpos += uint64(len(l16))
 	return nil
+}
+
+// initialRingFrames is the playout queue's starting size: a connector that
+// streams in real time (the usual case) never queues more than a few frames,
+// so most calls keep 5 KiB here instead of the 10 s bound (160 KiB).
+const initialRingFrames = 16
+
+// growRing doubles the ring until it holds need bytes (up to the bound),
+// keeping the queued audio in order. Called with s.mu held.
+func (s *Session) growRing(need uint64) {
+	size := uint64(len(s.ring))
+	limit := uint64(s.cfg.QueueFrames * FrameBytes)
+	for size < need {
+		size = min(size*2, limit)
+	}
+	queued := s.wpos - s.rpos
+	ring := make([]byte, size)
+	off := int(s.rpos % uint64(len(s.ring)))
+	n := copy(ring, s.ring[off:off+int(min(queued, uint64(len(s.ring)-off)))])
+	copy(ring[n:queued], s.ring)
+	// Re-base positions on the new ring so that rpos maps to offset 0;
+	// marks hold absolute positions and shift with it.
+	s.ring = ring
+	shift := s.rpos
+	s.rpos -= shift
+	s.wpos -= shift
+	for i := range s.marks {
+		s.marks[i].pos -= shift
+	}
 }
 
 // Buffered returns how much audio is queued.

@@ -874,3 +874,55 @@ func BenchmarkSendFrame(b *testing.B) {
 		tick++
 	}
 }
+
+// The playout ring starts small and grows; audio queued across a growth
+// comes out in order, marks keep their place, and the bound still holds.
+func TestRingGrowsKeepingOrderAndMarks(t *testing.T) {
+	s := NewSession(Config{QueueFrames: 100}, nil)
+	frame := func(i int) []byte {
+		b := make([]byte, FrameBytes)
+		for j := range b {
+			b[j] = byte(i)
+		}
+		return b
+	}
+	// Wrap the small ring first so growth must unwrap it.
+	for i := 0; i < 10; i++ {
+		if err := s.WriteAudio(frame(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.mu.Lock()
+	s.rpos += 8 * FrameBytes // as if the sender had played 8 frames
+	s.mu.Unlock()
+	s.Mark("after-11")
+	_ = s.WriteAudio(frame(10))
+	s.mu.Lock()
+	s.marks[0].pos = s.wpos // put the mark after frame 10 explicitly
+	s.mu.Unlock()
+	for i := 11; i < 60; i++ {
+		if err := s.WriteAudio(frame(i)); err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if got := (s.wpos - s.rpos) / FrameBytes; got != 52 {
+		t.Fatalf("queued %d frames, want 52", got)
+	}
+	for i := 8; i < 60; i++ {
+		off := int((s.rpos + uint64(i-8)*FrameBytes) % uint64(len(s.ring)))
+		if s.ring[off] != byte(i) {
+			t.Fatalf("frame %d comes out as %d after growth", i, s.ring[off])
+		}
+	}
+	if len(s.marks) != 1 || s.marks[0].pos != s.rpos+3*FrameBytes {
+		t.Fatalf("mark moved: %+v (rpos %d)", s.marks, s.rpos)
+	}
+	s.mu.Unlock()
+	err := s.WriteAudio(make([]byte, 49*FrameBytes))
+	s.mu.Lock()
+	if err != ErrQueueFull {
+		t.Fatalf("writing past the 100-frame bound: %v, want ErrQueueFull", err)
+	}
+}
