@@ -99,7 +99,30 @@ func RecordToProto(r *CallRecord) *pluginv1.CallRecord {
 		Codec: r.Codec, RouteAction: r.RouteAction, RouteRule: r.RouteRule, Connector: r.Connector,
 		Variables: r.Variables, Hostname: r.Hostname, SourceAddr: r.SourceAddr,
 		DtmfCount: r.DTMFCount, RtpPacketsIn: r.RTPPacketsIn, RtpPacketsOut: r.RTPPacketsOut,
+		RingTime: r.RingTime, BillableSeconds: r.BillableSeconds, Mode: r.Mode, FromE164: r.FromE164,
+		ToE164: r.ToE164, CallerId: r.CallerID, ConnectorSessionId: r.ConnectorSessionID,
+		TransferTarget: r.TransferTarget, TransferResult: r.TransferResult, Legs: legsToProto(r.Legs),
 	}
+}
+
+func legsToProto(legs []LegQuality) []*pluginv1.LegQuality {
+	out := make([]*pluginv1.LegQuality, 0, len(legs))
+	for _, l := range legs {
+		out = append(out, &pluginv1.LegQuality{Role: l.Role, SipCallId: l.SIPCallID, Codec: l.Codec,
+			PacketsIn: l.PacketsIn, PacketsOut: l.PacketsOut, PacketsLost: l.PacketsLost,
+			JitterMs: l.JitterMS, RttMs: l.RTTMS, Mos: l.MOS})
+	}
+	return out
+}
+
+func legsFromProto(legs []*pluginv1.LegQuality) []LegQuality {
+	var out []LegQuality
+	for _, l := range legs {
+		out = append(out, LegQuality{Role: l.GetRole(), SIPCallID: l.GetSipCallId(), Codec: l.GetCodec(),
+			PacketsIn: l.GetPacketsIn(), PacketsOut: l.GetPacketsOut(), PacketsLost: l.GetPacketsLost(),
+			JitterMS: l.GetJitterMs(), RTTMS: l.GetRttMs(), MOS: l.GetMos()})
+	}
+	return out
 }
 
 // RecordFromProto converts a wire record.
@@ -113,5 +136,8 @@ func RecordFromProto(p *pluginv1.CallRecord) *CallRecord {
 		Codec: p.GetCodec(), RouteAction: p.GetRouteAction(), RouteRule: p.GetRouteRule(), Connector: p.GetConnector(),
 		Variables: p.GetVariables(), Hostname: p.GetHostname(), SourceAddr: p.GetSourceAddr(),
 		DTMFCount: p.GetDtmfCount(), RTPPacketsIn: p.GetRtpPacketsIn(), RTPPacketsOut: p.GetRtpPacketsOut(),
+		RingTime: p.GetRingTime(), BillableSeconds: p.GetBillableSeconds(), Mode: p.GetMode(), FromE164: p.GetFromE164(),
+		ToE164: p.GetToE164(), CallerID: p.GetCallerId(), ConnectorSessionID: p.GetConnectorSessionId(),
+		TransferTarget: p.GetTransferTarget(), TransferResult: p.GetTransferResult(), Legs: legsFromProto(p.GetLegs()),
 	}
 }

@@ -33,4 +33,29 @@ type CallRecord struct {
 	DTMFCount     uint32            `json:"dtmf_count"`
 	RTPPacketsIn  int64             `json:"rtp_packets_in"`
 	RTPPacketsOut int64             `json:"rtp_packets_out"`
+
+	RingTime           string       `json:"ring_time,omitempty"`
+	BillableSeconds    int64        `json:"billable_seconds"`
+	Mode               string       `json:"mode"`
+	FromE164           string       `json:"from_e164,omitempty"`
+	ToE164             string       `json:"to_e164,omitempty"`
+	CallerID           string       `json:"caller_id,omitempty"`
+	ConnectorSessionID string       `json:"connector_session_id,omitempty"`
+	TransferTarget     string       `json:"transfer_target,omitempty"`
+	TransferResult     string       `json:"transfer_result,omitempty"`
+	Legs               []LegQuality `json:"legs,omitempty"`
+}
+
+// LegQuality is one call leg's media and quality. JitterMS, RTTMS and MOS
+// come from RTCP and are 0 until the media engine reads it.
+type LegQuality struct {
+	Role        string  `json:"role"`
+	SIPCallID   string  `json:"sip_call_id"`
+	Codec       string  `json:"codec,omitempty"`
+	PacketsIn   int64   `json:"packets_in"`
+	PacketsOut  int64   `json:"packets_out"`
+	PacketsLost int64   `json:"packets_lost"`
+	JitterMS    float64 `json:"jitter_ms"`
+	RTTMS       float64 `json:"rtt_ms"`
+	MOS         float64 `json:"mos"`
 }

@@ -60,11 +60,12 @@ const (
 	Outbound Direction = "outbound"
 )
 
-// Party is one end of a call: From or To.
+// Party is one end of a call: From or To. The JSON names are those of CDR
+// schema v1 (sdk/docs/cdr.md).
 type Party struct {
-	User    string // user part of the URI, e.g. "+4930123456"
-	Display string // display name, may be empty
-	URI     string // the whole URI
+	User    string `json:"user"`    // user part of the URI, e.g. "+4930123456"
+	Display string `json:"display"` // display name, may be empty
+	URI     string `json:"uri"`     // the whole URI
 }
 
 // Call is what a plugin knows about a call.

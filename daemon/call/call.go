@@ -52,11 +52,12 @@ type Call struct {
 	mu         sync.Mutex
 	start      time.Time
 	answer     time.Time
+	ring       time.Time
 	end        time.Time
 	ended      bool
 	rec        *pluginv1.CallRecord
 	dtmfCount  atomic.Uint32
-	pktIn      func() (in, out int64)
+	legStats   func() LegStats
 	onEnd      []func(side, cause string)
 	endedCh    chan struct{}
 	hangupSide string
@@ -69,6 +70,10 @@ func New(parent context.Context, id string, info *pluginv1.Call, log *slog.Logge
 	c.rec = &pluginv1.CallRecord{
 		SchemaVersion: sdk.RecordSchemaVersion, Id: id, SipCallId: info.GetSipCallId(), Trunk: info.GetTrunk(),
 		Direction: "inbound", From: info.GetFrom(), To: info.GetTo(), SourceAddr: info.GetSourceAddr(),
+		Mode: "direct", FromE164: E164(info.GetFrom().GetUser()), ToE164: E164(info.GetTo().GetUser()),
+	}
+	if info.GetTrunk() != "" {
+		c.rec.Mode = "trunk"
 	}
 	return c
 }
@@ -101,10 +106,37 @@ func (c *Call) SetCodec(name string) {
 	c.mu.Unlock()
 }
 
-// SetStats gives the call a way to read RTP packet counters at its end.
-func (c *Call) SetStats(f func() (in, out int64)) {
+// LegStats are the caller leg's RTP counters.
+type LegStats struct {
+	In, Out, Lost int64
+}
+
+// SetStats gives the call a way to read the caller leg's RTP counters at
+// its end.
+func (c *Call) SetStats(f func() LegStats) {
 	c.mu.Lock()
-	c.pktIn = f
+	c.legStats = f
+	c.mu.Unlock()
+}
+
+// SetConnectorSession records the connector's session id.
+func (c *Call) SetConnectorSession(id string) {
+	c.mu.Lock()
+	c.rec.ConnectorSessionId = id
+	c.mu.Unlock()
+}
+
+// SetCallerID records the caller ID the caller presented.
+func (c *Call) SetCallerID(id string) {
+	c.mu.Lock()
+	c.rec.CallerId = id
+	c.mu.Unlock()
+}
+
+// Ringing marks the moment the 180 went out.
+func (c *Call) Ringing() {
+	c.mu.Lock()
+	c.ring = time.Now()
 	c.mu.Unlock()
 }
 
@@ -144,7 +176,7 @@ func (c *Call) End(disposition string, status int, side, cause string) *pluginv1
 	c.ended = true
 	c.end = time.Now()
 	hooks := c.onEnd
-	stats := c.pktIn
+	stats := c.legStats
 	c.mu.Unlock()
 
 	for _, f := range hooks {
@@ -162,11 +194,19 @@ func (c *Call) End(disposition string, status int, side, cause string) *pluginv1
 	if !c.answer.IsZero() {
 		r.AnswerTime = stamp(c.answer)
 		r.BillableMs = c.end.Sub(c.answer).Milliseconds()
+		r.BillableSeconds = (r.BillableMs + 999) / 1000
+	}
+	if !c.ring.IsZero() {
+		r.RingTime = stamp(c.ring)
 	}
 	r.DtmfCount = c.dtmfCount.Load()
+	leg := &pluginv1.LegQuality{Role: "caller", SipCallId: r.SipCallId, Codec: r.Codec}
 	if stats != nil {
-		r.RtpPacketsIn, r.RtpPacketsOut = stats()
+		st := stats()
+		r.RtpPacketsIn, r.RtpPacketsOut = st.In, st.Out
+		leg.PacketsIn, leg.PacketsOut, leg.PacketsLost = st.In, st.Out, st.Lost
 	}
+	r.Legs = []*pluginv1.LegQuality{leg}
 	if c.Info != nil && len(c.Info.GetVariables()) > 0 {
 		if r.Variables == nil {
 			r.Variables = map[string]string{}
@@ -191,4 +231,28 @@ func (c *Call) SetHostname(h string) {
 	c.mu.Lock()
 	c.rec.Hostname = h
 	c.mu.Unlock()
+}
+
+// E164 returns user if it is a number in E.164 form (+ and 6 to 15
+// digits, visual separators removed), else "". Numbers without + need the
+// trunk's number format to be read as E.164; that arrives with trunks.
+func E164(user string) string {
+	if len(user) < 2 || user[0] != '+' {
+		return ""
+	}
+	digits := make([]byte, 0, len(user))
+	digits = append(digits, '+')
+	for i := 1; i < len(user); i++ {
+		switch ch := user[i]; {
+		case ch >= '0' && ch <= '9':
+			digits = append(digits, ch)
+		case ch == '-' || ch == '.' || ch == '(' || ch == ')':
+		default:
+			return ""
+		}
+	}
+	if n := len(digits) - 1; n < 6 || n > 15 || digits[1] == '0' {
+		return ""
+	}
+	return string(digits)
 }

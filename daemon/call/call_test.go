@@ -57,7 +57,7 @@ func TestRecordFields(t *testing.T) {
 	c := newCall()
 	c.SetRoute("agent", "default", "connector-echo", map[string]string{"lang": "de"})
 	c.SetCodec("PCMA")
-	c.SetStats(func() (int64, int64) { return 10, 20 })
+	c.SetStats(func() LegStats { return LegStats{In: 10, Out: 20, Lost: 2} })
 	c.CountDTMF()
 	time.Sleep(5 * time.Millisecond)
 	c.Answered()
@@ -67,6 +67,9 @@ func TestRecordFields(t *testing.T) {
 		r.GetRouteRule() != "default" || r.GetConnector() != "connector-echo" || r.GetDtmfCount() != 1 ||
 		r.GetRtpPacketsIn() != 10 || r.GetRtpPacketsOut() != 20 {
 		t.Fatalf("record %v", r)
+	}
+	if l := r.GetLegs(); len(l) != 1 || l[0].GetPacketsLost() != 2 || l[0].GetRole() != "caller" || r.GetBillableSeconds() != 1 {
+		t.Fatalf("legs %v billable_seconds %d", l, r.GetBillableSeconds())
 	}
 	if r.GetVariables()["lang"] != "de" || r.GetVariables()["from_router"] != "x" {
 		t.Fatalf("variables %v", r.GetVariables())
@@ -86,5 +89,24 @@ func TestUnansweredHasNoBillable(t *testing.T) {
 	r := c.End(Rejected, 486, SideSystem, "busy")
 	if r.GetAnswerTime() != "" || r.GetBillableMs() != 0 {
 		t.Fatalf("unanswered call: answer %q billable %d", r.GetAnswerTime(), r.GetBillableMs())
+	}
+}
+
+func TestE164(t *testing.T) {
+	cases := map[string]string{
+		"+4930123456":       "+4930123456",
+		"+1 (555) 010-99":   "",
+		"+1(555)010-9999":   "+15550109999",
+		"4930123456":        "",
+		"+0301234567":       "",
+		"+12345":            "",
+		"alice":             "",
+		"+1234567890123456": "",
+		"":                  "",
+	}
+	for in, want := range cases {
+		if got := E164(in); got != want {
+			t.Errorf("E164(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

@@ -81,6 +81,7 @@ type Stats struct {
 	DTMFIn         uint64 // digits reported to OnDTMF
 	DTMFOut        uint64 // digits started by the sender
 	PacketsDropped uint64 // short, malformed, unknown payload type, foreign source, duplicate or late
+	PacketsLost    uint64 // sequence numbers skipped by the peer's stream (never arrived, or arrived too late)
 	LastRemote     netip.AddrPort
 }
 
@@ -135,7 +136,7 @@ type Session struct {
 	epoch  time.Time // monotonic reference for lastRx
 
 	packetsIn, packetsOut, bytesIn, bytesOut atomic.Uint64
-	dtmfIn, dtmfOut, dropped                 atomic.Uint64
+	dtmfIn, dtmfOut, dropped, lost           atomic.Uint64
 	remote                                   atomic.Pointer[netip.AddrPort]
 	lastRx                                   atomic.Int64 // ns since epoch of the last accepted packet, 0 if none
 
@@ -276,6 +277,7 @@ func (s *Session) Stats() Stats {
 		DTMFIn:         s.dtmfIn.Load(),
 		DTMFOut:        s.dtmfOut.Load(),
 		PacketsDropped: s.dropped.Load(),
+		PacketsLost:    s.lost.Load(),
 	}
 	if r := s.remote.Load(); r != nil {
 		st.LastRemote = *r
@@ -366,6 +368,9 @@ func (s *Session) handlePacket(b []byte, src netip.AddrPort) {
 			return
 		}
 		seqGap = d
+		if d > 1 {
+			s.lost.Add(uint64(d - 1))
+		}
 	}
 	rx.haveSeq, rx.lastSeq = true, seq
 	s.packetsIn.Add(1)

@@ -3,6 +3,7 @@ package sip
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"time"
 
@@ -38,6 +39,7 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	log := s.log.With("call_id", id, "sip_call_id", info.GetSipCallId())
 	c := call.New(s.base, id, info, log)
 	c.SetHostname(s.hostname)
+	c.SetCallerID(callerID(req))
 	s.calls.Add(id, c)
 	log.Info("incoming call", "from", info.GetFrom().GetUri(), "to", info.GetTo().GetUri(), "source", src,
 		"transport", info.GetTransport())
@@ -130,10 +132,19 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	rtp := media.NewSession(media.Config{Local: conn, LocalPort: port, Neg: neg,
 		MediaTimeout: s.cfg.Media.MediaTimeout.Duration, Logger: log}, bridge.CallerHandler())
 	bridge.SetRTP(rtp)
-	c.SetStats(func() (int64, int64) {
+	c.SetStats(func() call.LegStats {
 		st := rtp.Stats()
-		return int64(st.PacketsIn), int64(st.PacketsOut)
+		return call.LegStats{In: int64(st.PacketsIn), Out: int64(st.PacketsOut), Lost: int64(st.PacketsLost)}
 	})
+
+	// 180 tells the caller to hear ringback while the connector gets ready
+	// (e.g. connects to its cloud agent); same To tag as the 200 to come.
+	ringing := sipmsg.NewResponseFromRequest(req, 180, "Ringing", nil)
+	ringing.To().Params.Add("tag", d.localTag)
+	ringing.AppendHeader(s.contactHeader(d.transport))
+	if err := tx.Respond(ringing); err == nil {
+		c.Ringing()
+	}
 
 	ring, cancelRing := context.WithTimeout(setup, s.cfg.Media.RingTimeout.Duration)
 	start := &pluginv1.Start{Call: info, Params: dec.params,
@@ -148,6 +159,7 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		return
 	}
 	bridge.SetAgent(agent)
+	c.SetConnectorSession(strconv.FormatUint(agent.ID(), 10))
 
 	c.OnEnd(func(side, cause string) {
 		agent.Hangup(cause)
@@ -279,4 +291,27 @@ func (s *Server) callInfo(id string, req *sipmsg.Request) *pluginv1.Call {
 		}
 	}
 	return info
+}
+
+// callerID is the identity the caller presents: P-Asserted-Identity, then
+// Remote-Party-ID, then From; the user part of its URI.
+func callerID(req *sipmsg.Request) string {
+	for _, name := range []string{"P-Asserted-Identity", "Remote-Party-ID"} {
+		if h := req.GetHeader(name); h != nil {
+			var uri sipmsg.Uri
+			v := h.Value()
+			if i := strings.IndexByte(v, '<'); i >= 0 {
+				if j := strings.IndexByte(v[i:], '>'); j > 0 {
+					v = v[i+1 : i+j]
+				}
+			}
+			if err := sipmsg.ParseUri(strings.TrimSpace(v), &uri); err == nil && uri.User != "" {
+				return uri.User
+			}
+		}
+	}
+	if f := req.From(); f != nil {
+		return f.Address.User
+	}
+	return ""
 }

@@ -27,6 +27,11 @@ func record(id string) *sdk.CallRecord {
 		SIPStatus: 200, HangupSide: "caller", HangupCause: "bye", Codec: "PCMU", RouteAction: "agent",
 		RouteRule: "sales", Connector: "openai", Variables: map[string]string{"tier": "gold", "ünïcode": "✓"},
 		Hostname: "edge-1", DTMFCount: 3, RTPPacketsIn: 6000, RTPPacketsOut: 5990,
+		RingTime: "2026-11-25T10:00:00.020Z", BillableSeconds: 120, Mode: "trunk",
+		FromE164: "+4917000000", ToE164: "+4930123456", CallerID: "+4917000000", ConnectorSessionID: "42",
+		TransferTarget: "sip:100@pbx", TransferResult: "failed: 603",
+		Legs: []sdk.LegQuality{{Role: "caller", SIPCallID: id + "@198.51.100.7", Codec: "PCMU",
+			PacketsIn: 6000, PacketsOut: 5990, PacketsLost: 2, JitterMS: 1.5, RTTMS: 20.25, MOS: 4.3}},
 	}
 }
 
@@ -69,6 +74,7 @@ func TestExport(t *testing.T) {
 	conn := configured(t, path)
 	recs := []*sdk.CallRecord{record("a"), record("b"), record("c")}
 	recs[1].AnswerTime, recs[1].Disposition, recs[1].BillableMS, recs[1].Variables = "", "rejected", 0, nil
+	recs[1].BillableSeconds, recs[1].Legs, recs[1].RingTime = 0, nil, ""
 	acked, err := conn.Export(recs...)
 	if err != nil {
 		t.Fatal(err)

@@ -199,6 +199,25 @@ func TestHangupDuringDelay(t *testing.T) {
 	}
 }
 
+// The answer_delay_ms agent parameter keeps the caller ringing: the session
+// starts no sooner than that. (A lower bound only, so it cannot flake.)
+func TestAnswerDelay(t *testing.T) {
+	conn := sdktest.InProcess(t, &echo{})
+	if err := conn.Configure(map[string]any{}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	call := conn.StartCall(&sdk.Call{ID: "late"}, map[string]string{"answer_delay_ms": "150"})
+	if since := time.Since(start); since < 150*time.Millisecond {
+		t.Fatalf("answered after %v, want at least 150ms", since)
+	}
+	call.SendAudio(frame(1, 0))
+	audio, _ := collect(t, call, 1, "")
+	if !bytes.Equal(audio[0], frame(1, 0)) {
+		t.Fatal("no echo after a delayed answer")
+	}
+}
+
 func TestNoDTMFEcho(t *testing.T) {
 	conn := sdktest.InProcess(t, &echo{})
 	if err := conn.Configure(map[string]any{"echo_dtmf": false}); err != nil {

@@ -232,10 +232,10 @@ type record struct {
 	SIPCallID string `json:"sip_call_id"`
 	Direction string `json:"direction"`
 	From      struct {
-		User string `json:"User"`
+		User string `json:"user"`
 	} `json:"from"`
 	To struct {
-		User string `json:"User"`
+		User string `json:"user"`
 	} `json:"to"`
 	StartTime   string            `json:"start_time"`
 	AnswerTime  string            `json:"answer_time"`

@@ -1469,35 +1469,45 @@ func (x *ExportResponse) GetAckedIds() []string {
 // CallRecord is CDR schema v1 (sdk/docs/cdr.md). Times are RFC 3339 with
 // milliseconds, UTC; empty when the event did not happen.
 type CallRecord struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	SchemaVersion uint32                 `protobuf:"varint,1,opt,name=schema_version,json=schemaVersion,proto3" json:"schema_version,omitempty"`
-	Id            string                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"` // voxgate call id
-	SipCallId     string                 `protobuf:"bytes,3,opt,name=sip_call_id,json=sipCallId,proto3" json:"sip_call_id,omitempty"`
-	Trunk         string                 `protobuf:"bytes,4,opt,name=trunk,proto3" json:"trunk,omitempty"`
-	Direction     string                 `protobuf:"bytes,5,opt,name=direction,proto3" json:"direction,omitempty"` // "inbound" or "outbound"
-	From          *Party                 `protobuf:"bytes,6,opt,name=from,proto3" json:"from,omitempty"`
-	To            *Party                 `protobuf:"bytes,7,opt,name=to,proto3" json:"to,omitempty"`
-	StartTime     string                 `protobuf:"bytes,8,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
-	AnswerTime    string                 `protobuf:"bytes,9,opt,name=answer_time,json=answerTime,proto3" json:"answer_time,omitempty"`
-	EndTime       string                 `protobuf:"bytes,10,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
-	DurationMs    int64                  `protobuf:"varint,11,opt,name=duration_ms,json=durationMs,proto3" json:"duration_ms,omitempty"` // end - start
-	BillableMs    int64                  `protobuf:"varint,12,opt,name=billable_ms,json=billableMs,proto3" json:"billable_ms,omitempty"` // end - answer, 0 when never answered
-	Disposition   string                 `protobuf:"bytes,13,opt,name=disposition,proto3" json:"disposition,omitempty"`                  // answered, rejected, cancelled, failed, media-timeout
-	SipStatus     uint32                 `protobuf:"varint,14,opt,name=sip_status,json=sipStatus,proto3" json:"sip_status,omitempty"`    // final status we sent or received
-	HangupSide    string                 `protobuf:"bytes,15,opt,name=hangup_side,json=hangupSide,proto3" json:"hangup_side,omitempty"`  // caller, agent, system
-	HangupCause   string                 `protobuf:"bytes,16,opt,name=hangup_cause,json=hangupCause,proto3" json:"hangup_cause,omitempty"`
-	Codec         string                 `protobuf:"bytes,17,opt,name=codec,proto3" json:"codec,omitempty"`
-	RouteAction   string                 `protobuf:"bytes,18,opt,name=route_action,json=routeAction,proto3" json:"route_action,omitempty"` // agent, reject, forward, collect, fallback
-	RouteRule     string                 `protobuf:"bytes,19,opt,name=route_rule,json=routeRule,proto3" json:"route_rule,omitempty"`
-	Connector     string                 `protobuf:"bytes,20,opt,name=connector,proto3" json:"connector,omitempty"`
-	Variables     map[string]string      `protobuf:"bytes,21,rep,name=variables,proto3" json:"variables,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	Hostname      string                 `protobuf:"bytes,22,opt,name=hostname,proto3" json:"hostname,omitempty"`
-	SourceAddr    string                 `protobuf:"bytes,23,opt,name=source_addr,json=sourceAddr,proto3" json:"source_addr,omitempty"`
-	DtmfCount     uint32                 `protobuf:"varint,24,opt,name=dtmf_count,json=dtmfCount,proto3" json:"dtmf_count,omitempty"`
-	RtpPacketsIn  int64                  `protobuf:"varint,25,opt,name=rtp_packets_in,json=rtpPacketsIn,proto3" json:"rtp_packets_in,omitempty"`
-	RtpPacketsOut int64                  `protobuf:"varint,26,opt,name=rtp_packets_out,json=rtpPacketsOut,proto3" json:"rtp_packets_out,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state              protoimpl.MessageState `protogen:"open.v1"`
+	SchemaVersion      uint32                 `protobuf:"varint,1,opt,name=schema_version,json=schemaVersion,proto3" json:"schema_version,omitempty"`
+	Id                 string                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"` // voxgate call id
+	SipCallId          string                 `protobuf:"bytes,3,opt,name=sip_call_id,json=sipCallId,proto3" json:"sip_call_id,omitempty"`
+	Trunk              string                 `protobuf:"bytes,4,opt,name=trunk,proto3" json:"trunk,omitempty"`
+	Direction          string                 `protobuf:"bytes,5,opt,name=direction,proto3" json:"direction,omitempty"` // "inbound" or "outbound"
+	From               *Party                 `protobuf:"bytes,6,opt,name=from,proto3" json:"from,omitempty"`
+	To                 *Party                 `protobuf:"bytes,7,opt,name=to,proto3" json:"to,omitempty"`
+	StartTime          string                 `protobuf:"bytes,8,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	AnswerTime         string                 `protobuf:"bytes,9,opt,name=answer_time,json=answerTime,proto3" json:"answer_time,omitempty"`
+	EndTime            string                 `protobuf:"bytes,10,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	DurationMs         int64                  `protobuf:"varint,11,opt,name=duration_ms,json=durationMs,proto3" json:"duration_ms,omitempty"` // end - start
+	BillableMs         int64                  `protobuf:"varint,12,opt,name=billable_ms,json=billableMs,proto3" json:"billable_ms,omitempty"` // end - answer, 0 when never answered
+	Disposition        string                 `protobuf:"bytes,13,opt,name=disposition,proto3" json:"disposition,omitempty"`                  // answered, rejected, cancelled, failed, media-timeout
+	SipStatus          uint32                 `protobuf:"varint,14,opt,name=sip_status,json=sipStatus,proto3" json:"sip_status,omitempty"`    // final status we sent or received
+	HangupSide         string                 `protobuf:"bytes,15,opt,name=hangup_side,json=hangupSide,proto3" json:"hangup_side,omitempty"`  // caller, agent, system
+	HangupCause        string                 `protobuf:"bytes,16,opt,name=hangup_cause,json=hangupCause,proto3" json:"hangup_cause,omitempty"`
+	Codec              string                 `protobuf:"bytes,17,opt,name=codec,proto3" json:"codec,omitempty"`
+	RouteAction        string                 `protobuf:"bytes,18,opt,name=route_action,json=routeAction,proto3" json:"route_action,omitempty"` // agent, reject, forward, collect; "none" when the call ended before routing
+	RouteRule          string                 `protobuf:"bytes,19,opt,name=route_rule,json=routeRule,proto3" json:"route_rule,omitempty"`       // the rule that matched; "fallback" when the router was down or late
+	Connector          string                 `protobuf:"bytes,20,opt,name=connector,proto3" json:"connector,omitempty"`
+	Variables          map[string]string      `protobuf:"bytes,21,rep,name=variables,proto3" json:"variables,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Hostname           string                 `protobuf:"bytes,22,opt,name=hostname,proto3" json:"hostname,omitempty"`
+	SourceAddr         string                 `protobuf:"bytes,23,opt,name=source_addr,json=sourceAddr,proto3" json:"source_addr,omitempty"`
+	DtmfCount          uint32                 `protobuf:"varint,24,opt,name=dtmf_count,json=dtmfCount,proto3" json:"dtmf_count,omitempty"`
+	RtpPacketsIn       int64                  `protobuf:"varint,25,opt,name=rtp_packets_in,json=rtpPacketsIn,proto3" json:"rtp_packets_in,omitempty"` // the caller leg's; per-leg detail in legs
+	RtpPacketsOut      int64                  `protobuf:"varint,26,opt,name=rtp_packets_out,json=rtpPacketsOut,proto3" json:"rtp_packets_out,omitempty"`
+	RingTime           string                 `protobuf:"bytes,27,opt,name=ring_time,json=ringTime,proto3" json:"ring_time,omitempty"`                       // when the call started ringing (180), if it did
+	BillableSeconds    int64                  `protobuf:"varint,28,opt,name=billable_seconds,json=billableSeconds,proto3" json:"billable_seconds,omitempty"` // billable_ms rounded up to whole seconds
+	Mode               string                 `protobuf:"bytes,29,opt,name=mode,proto3" json:"mode,omitempty"`                                               // how the call reached us: trunk mode, or "direct"
+	FromE164           string                 `protobuf:"bytes,30,opt,name=from_e164,json=fromE164,proto3" json:"from_e164,omitempty"`                       // from.user as E.164 (+ and digits), empty if not a number
+	ToE164             string                 `protobuf:"bytes,31,opt,name=to_e164,json=toE164,proto3" json:"to_e164,omitempty"`                             // to.user as E.164, empty if not a number
+	CallerId           string                 `protobuf:"bytes,32,opt,name=caller_id,json=callerId,proto3" json:"caller_id,omitempty"`                       // caller ID presented (P-Asserted-Identity, Remote-Party-ID or From)
+	ConnectorSessionId string                 `protobuf:"bytes,33,opt,name=connector_session_id,json=connectorSessionId,proto3" json:"connector_session_id,omitempty"`
+	TransferTarget     string                 `protobuf:"bytes,34,opt,name=transfer_target,json=transferTarget,proto3" json:"transfer_target,omitempty"`
+	TransferResult     string                 `protobuf:"bytes,35,opt,name=transfer_result,json=transferResult,proto3" json:"transfer_result,omitempty"` // "", "completed", "failed: ..."
+	Legs               []*LegQuality          `protobuf:"bytes,36,rep,name=legs,proto3" json:"legs,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *CallRecord) Reset() {
@@ -1712,6 +1722,186 @@ func (x *CallRecord) GetRtpPacketsOut() int64 {
 	return 0
 }
 
+func (x *CallRecord) GetRingTime() string {
+	if x != nil {
+		return x.RingTime
+	}
+	return ""
+}
+
+func (x *CallRecord) GetBillableSeconds() int64 {
+	if x != nil {
+		return x.BillableSeconds
+	}
+	return 0
+}
+
+func (x *CallRecord) GetMode() string {
+	if x != nil {
+		return x.Mode
+	}
+	return ""
+}
+
+func (x *CallRecord) GetFromE164() string {
+	if x != nil {
+		return x.FromE164
+	}
+	return ""
+}
+
+func (x *CallRecord) GetToE164() string {
+	if x != nil {
+		return x.ToE164
+	}
+	return ""
+}
+
+func (x *CallRecord) GetCallerId() string {
+	if x != nil {
+		return x.CallerId
+	}
+	return ""
+}
+
+func (x *CallRecord) GetConnectorSessionId() string {
+	if x != nil {
+		return x.ConnectorSessionId
+	}
+	return ""
+}
+
+func (x *CallRecord) GetTransferTarget() string {
+	if x != nil {
+		return x.TransferTarget
+	}
+	return ""
+}
+
+func (x *CallRecord) GetTransferResult() string {
+	if x != nil {
+		return x.TransferResult
+	}
+	return ""
+}
+
+func (x *CallRecord) GetLegs() []*LegQuality {
+	if x != nil {
+		return x.Legs
+	}
+	return nil
+}
+
+// LegQuality is one call leg's media and quality. jitter, RTT and MOS come
+// from RTCP and are 0 until the media engine reads it.
+type LegQuality struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Role          string                 `protobuf:"bytes,1,opt,name=role,proto3" json:"role,omitempty"` // "caller" (the inbound SIP leg), "callee" (a forwarded leg)
+	SipCallId     string                 `protobuf:"bytes,2,opt,name=sip_call_id,json=sipCallId,proto3" json:"sip_call_id,omitempty"`
+	Codec         string                 `protobuf:"bytes,3,opt,name=codec,proto3" json:"codec,omitempty"`
+	PacketsIn     int64                  `protobuf:"varint,4,opt,name=packets_in,json=packetsIn,proto3" json:"packets_in,omitempty"`
+	PacketsOut    int64                  `protobuf:"varint,5,opt,name=packets_out,json=packetsOut,proto3" json:"packets_out,omitempty"`
+	PacketsLost   int64                  `protobuf:"varint,6,opt,name=packets_lost,json=packetsLost,proto3" json:"packets_lost,omitempty"`
+	JitterMs      float64                `protobuf:"fixed64,7,opt,name=jitter_ms,json=jitterMs,proto3" json:"jitter_ms,omitempty"`
+	RttMs         float64                `protobuf:"fixed64,8,opt,name=rtt_ms,json=rttMs,proto3" json:"rtt_ms,omitempty"`
+	Mos           float64                `protobuf:"fixed64,9,opt,name=mos,proto3" json:"mos,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LegQuality) Reset() {
+	*x = LegQuality{}
+	mi := &file_voxgate_plugin_v1_plugin_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LegQuality) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LegQuality) ProtoMessage() {}
+
+func (x *LegQuality) ProtoReflect() protoreflect.Message {
+	mi := &file_voxgate_plugin_v1_plugin_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LegQuality.ProtoReflect.Descriptor instead.
+func (*LegQuality) Descriptor() ([]byte, []int) {
+	return file_voxgate_plugin_v1_plugin_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *LegQuality) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *LegQuality) GetSipCallId() string {
+	if x != nil {
+		return x.SipCallId
+	}
+	return ""
+}
+
+func (x *LegQuality) GetCodec() string {
+	if x != nil {
+		return x.Codec
+	}
+	return ""
+}
+
+func (x *LegQuality) GetPacketsIn() int64 {
+	if x != nil {
+		return x.PacketsIn
+	}
+	return 0
+}
+
+func (x *LegQuality) GetPacketsOut() int64 {
+	if x != nil {
+		return x.PacketsOut
+	}
+	return 0
+}
+
+func (x *LegQuality) GetPacketsLost() int64 {
+	if x != nil {
+		return x.PacketsLost
+	}
+	return 0
+}
+
+func (x *LegQuality) GetJitterMs() float64 {
+	if x != nil {
+		return x.JitterMs
+	}
+	return 0
+}
+
+func (x *LegQuality) GetRttMs() float64 {
+	if x != nil {
+		return x.RttMs
+	}
+	return 0
+}
+
+func (x *LegQuality) GetMos() float64 {
+	if x != nil {
+		return x.Mos
+	}
+	return 0
+}
+
 var File_voxgate_plugin_v1_plugin_proto protoreflect.FileDescriptor
 
 const file_voxgate_plugin_v1_plugin_proto_rawDesc = "" +
@@ -1826,7 +2016,8 @@ const file_voxgate_plugin_v1_plugin_proto_rawDesc = "" +
 	"\rExportRequest\x127\n" +
 	"\arecords\x18\x01 \x03(\v2\x1d.voxgate.plugin.v1.CallRecordR\arecords\"-\n" +
 	"\x0eExportResponse\x12\x1b\n" +
-	"\tacked_ids\x18\x01 \x03(\tR\backedIds\"\xbb\a\n" +
+	"\tacked_ids\x18\x01 \x03(\tR\backedIds\"\xa1\n" +
+	"\n" +
 	"\n" +
 	"CallRecord\x12%\n" +
 	"\x0eschema_version\x18\x01 \x01(\rR\rschemaVersion\x12\x0e\n" +
@@ -1864,10 +2055,33 @@ const file_voxgate_plugin_v1_plugin_proto_rawDesc = "" +
 	"\n" +
 	"dtmf_count\x18\x18 \x01(\rR\tdtmfCount\x12$\n" +
 	"\x0ertp_packets_in\x18\x19 \x01(\x03R\frtpPacketsIn\x12&\n" +
-	"\x0frtp_packets_out\x18\x1a \x01(\x03R\rrtpPacketsOut\x1a<\n" +
+	"\x0frtp_packets_out\x18\x1a \x01(\x03R\rrtpPacketsOut\x12\x1b\n" +
+	"\tring_time\x18\x1b \x01(\tR\bringTime\x12)\n" +
+	"\x10billable_seconds\x18\x1c \x01(\x03R\x0fbillableSeconds\x12\x12\n" +
+	"\x04mode\x18\x1d \x01(\tR\x04mode\x12\x1b\n" +
+	"\tfrom_e164\x18\x1e \x01(\tR\bfromE164\x12\x17\n" +
+	"\ato_e164\x18\x1f \x01(\tR\x06toE164\x12\x1b\n" +
+	"\tcaller_id\x18  \x01(\tR\bcallerId\x120\n" +
+	"\x14connector_session_id\x18! \x01(\tR\x12connectorSessionId\x12'\n" +
+	"\x0ftransfer_target\x18\" \x01(\tR\x0etransferTarget\x12'\n" +
+	"\x0ftransfer_result\x18# \x01(\tR\x0etransferResult\x121\n" +
+	"\x04legs\x18$ \x03(\v2\x1d.voxgate.plugin.v1.LegQualityR\x04legs\x1a<\n" +
 	"\x0eVariablesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*U\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xff\x01\n" +
+	"\n" +
+	"LegQuality\x12\x12\n" +
+	"\x04role\x18\x01 \x01(\tR\x04role\x12\x1e\n" +
+	"\vsip_call_id\x18\x02 \x01(\tR\tsipCallId\x12\x14\n" +
+	"\x05codec\x18\x03 \x01(\tR\x05codec\x12\x1d\n" +
+	"\n" +
+	"packets_in\x18\x04 \x01(\x03R\tpacketsIn\x12\x1f\n" +
+	"\vpackets_out\x18\x05 \x01(\x03R\n" +
+	"packetsOut\x12!\n" +
+	"\fpackets_lost\x18\x06 \x01(\x03R\vpacketsLost\x12\x1b\n" +
+	"\tjitter_ms\x18\a \x01(\x01R\bjitterMs\x12\x15\n" +
+	"\x06rtt_ms\x18\b \x01(\x01R\x05rttMs\x12\x10\n" +
+	"\x03mos\x18\t \x01(\x01R\x03mos*U\n" +
 	"\tDirection\x12\x19\n" +
 	"\x15DIRECTION_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11DIRECTION_INBOUND\x10\x01\x12\x16\n" +
@@ -1896,7 +2110,7 @@ func file_voxgate_plugin_v1_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_voxgate_plugin_v1_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_voxgate_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_voxgate_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_voxgate_plugin_v1_plugin_proto_goTypes = []any{
 	(Direction)(0),               // 0: voxgate.plugin.v1.Direction
 	(*InfoRequest)(nil),          // 1: voxgate.plugin.v1.InfoRequest
@@ -1922,53 +2136,55 @@ var file_voxgate_plugin_v1_plugin_proto_goTypes = []any{
 	(*ExportRequest)(nil),        // 21: voxgate.plugin.v1.ExportRequest
 	(*ExportResponse)(nil),       // 22: voxgate.plugin.v1.ExportResponse
 	(*CallRecord)(nil),           // 23: voxgate.plugin.v1.CallRecord
-	nil,                          // 24: voxgate.plugin.v1.Call.HeadersEntry
-	nil,                          // 25: voxgate.plugin.v1.Call.VariablesEntry
-	nil,                          // 26: voxgate.plugin.v1.AgentAction.ParamsEntry
-	nil,                          // 27: voxgate.plugin.v1.RouteDecision.VariablesEntry
-	nil,                          // 28: voxgate.plugin.v1.Start.ParamsEntry
-	nil,                          // 29: voxgate.plugin.v1.CallRecord.VariablesEntry
+	(*LegQuality)(nil),           // 24: voxgate.plugin.v1.LegQuality
+	nil,                          // 25: voxgate.plugin.v1.Call.HeadersEntry
+	nil,                          // 26: voxgate.plugin.v1.Call.VariablesEntry
+	nil,                          // 27: voxgate.plugin.v1.AgentAction.ParamsEntry
+	nil,                          // 28: voxgate.plugin.v1.RouteDecision.VariablesEntry
+	nil,                          // 29: voxgate.plugin.v1.Start.ParamsEntry
+	nil,                          // 30: voxgate.plugin.v1.CallRecord.VariablesEntry
 }
 var file_voxgate_plugin_v1_plugin_proto_depIdxs = []int32{
 	0,  // 0: voxgate.plugin.v1.Call.direction:type_name -> voxgate.plugin.v1.Direction
 	5,  // 1: voxgate.plugin.v1.Call.from:type_name -> voxgate.plugin.v1.Party
 	5,  // 2: voxgate.plugin.v1.Call.to:type_name -> voxgate.plugin.v1.Party
-	24, // 3: voxgate.plugin.v1.Call.headers:type_name -> voxgate.plugin.v1.Call.HeadersEntry
-	25, // 4: voxgate.plugin.v1.Call.variables:type_name -> voxgate.plugin.v1.Call.VariablesEntry
+	25, // 3: voxgate.plugin.v1.Call.headers:type_name -> voxgate.plugin.v1.Call.HeadersEntry
+	26, // 4: voxgate.plugin.v1.Call.variables:type_name -> voxgate.plugin.v1.Call.VariablesEntry
 	6,  // 5: voxgate.plugin.v1.RouteRequest.call:type_name -> voxgate.plugin.v1.Call
-	26, // 6: voxgate.plugin.v1.AgentAction.params:type_name -> voxgate.plugin.v1.AgentAction.ParamsEntry
+	27, // 6: voxgate.plugin.v1.AgentAction.params:type_name -> voxgate.plugin.v1.AgentAction.ParamsEntry
 	8,  // 7: voxgate.plugin.v1.RouteDecision.agent:type_name -> voxgate.plugin.v1.AgentAction
 	9,  // 8: voxgate.plugin.v1.RouteDecision.reject:type_name -> voxgate.plugin.v1.RejectAction
 	10, // 9: voxgate.plugin.v1.RouteDecision.forward:type_name -> voxgate.plugin.v1.ForwardAction
 	11, // 10: voxgate.plugin.v1.RouteDecision.collect:type_name -> voxgate.plugin.v1.CollectAction
-	27, // 11: voxgate.plugin.v1.RouteDecision.variables:type_name -> voxgate.plugin.v1.RouteDecision.VariablesEntry
+	28, // 11: voxgate.plugin.v1.RouteDecision.variables:type_name -> voxgate.plugin.v1.RouteDecision.VariablesEntry
 	6,  // 12: voxgate.plugin.v1.Start.call:type_name -> voxgate.plugin.v1.Call
 	15, // 13: voxgate.plugin.v1.Start.format:type_name -> voxgate.plugin.v1.AudioFormat
-	28, // 14: voxgate.plugin.v1.Start.params:type_name -> voxgate.plugin.v1.Start.ParamsEntry
+	29, // 14: voxgate.plugin.v1.Start.params:type_name -> voxgate.plugin.v1.Start.ParamsEntry
 	16, // 15: voxgate.plugin.v1.DaemonEvent.start:type_name -> voxgate.plugin.v1.Start
 	18, // 16: voxgate.plugin.v1.ConnectorEvent.started:type_name -> voxgate.plugin.v1.Started
 	19, // 17: voxgate.plugin.v1.ConnectorEvent.transfer:type_name -> voxgate.plugin.v1.Transfer
 	23, // 18: voxgate.plugin.v1.ExportRequest.records:type_name -> voxgate.plugin.v1.CallRecord
 	5,  // 19: voxgate.plugin.v1.CallRecord.from:type_name -> voxgate.plugin.v1.Party
 	5,  // 20: voxgate.plugin.v1.CallRecord.to:type_name -> voxgate.plugin.v1.Party
-	29, // 21: voxgate.plugin.v1.CallRecord.variables:type_name -> voxgate.plugin.v1.CallRecord.VariablesEntry
-	1,  // 22: voxgate.plugin.v1.Plugin.Info:input_type -> voxgate.plugin.v1.InfoRequest
-	3,  // 23: voxgate.plugin.v1.Plugin.Configure:input_type -> voxgate.plugin.v1.ConfigureRequest
-	7,  // 24: voxgate.plugin.v1.Router.Route:input_type -> voxgate.plugin.v1.RouteRequest
-	13, // 25: voxgate.plugin.v1.Connector.FrameChannel:input_type -> voxgate.plugin.v1.FrameChannelRequest
-	17, // 26: voxgate.plugin.v1.Connector.Session:input_type -> voxgate.plugin.v1.DaemonEvent
-	21, // 27: voxgate.plugin.v1.Exporter.Export:input_type -> voxgate.plugin.v1.ExportRequest
-	2,  // 28: voxgate.plugin.v1.Plugin.Info:output_type -> voxgate.plugin.v1.InfoResponse
-	4,  // 29: voxgate.plugin.v1.Plugin.Configure:output_type -> voxgate.plugin.v1.ConfigureResponse
-	12, // 30: voxgate.plugin.v1.Router.Route:output_type -> voxgate.plugin.v1.RouteDecision
-	14, // 31: voxgate.plugin.v1.Connector.FrameChannel:output_type -> voxgate.plugin.v1.FrameChannelResponse
-	20, // 32: voxgate.plugin.v1.Connector.Session:output_type -> voxgate.plugin.v1.ConnectorEvent
-	22, // 33: voxgate.plugin.v1.Exporter.Export:output_type -> voxgate.plugin.v1.ExportResponse
-	28, // [28:34] is the sub-list for method output_type
-	22, // [22:28] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	30, // 21: voxgate.plugin.v1.CallRecord.variables:type_name -> voxgate.plugin.v1.CallRecord.VariablesEntry
+	24, // 22: voxgate.plugin.v1.CallRecord.legs:type_name -> voxgate.plugin.v1.LegQuality
+	1,  // 23: voxgate.plugin.v1.Plugin.Info:input_type -> voxgate.plugin.v1.InfoRequest
+	3,  // 24: voxgate.plugin.v1.Plugin.Configure:input_type -> voxgate.plugin.v1.ConfigureRequest
+	7,  // 25: voxgate.plugin.v1.Router.Route:input_type -> voxgate.plugin.v1.RouteRequest
+	13, // 26: voxgate.plugin.v1.Connector.FrameChannel:input_type -> voxgate.plugin.v1.FrameChannelRequest
+	17, // 27: voxgate.plugin.v1.Connector.Session:input_type -> voxgate.plugin.v1.DaemonEvent
+	21, // 28: voxgate.plugin.v1.Exporter.Export:input_type -> voxgate.plugin.v1.ExportRequest
+	2,  // 29: voxgate.plugin.v1.Plugin.Info:output_type -> voxgate.plugin.v1.InfoResponse
+	4,  // 30: voxgate.plugin.v1.Plugin.Configure:output_type -> voxgate.plugin.v1.ConfigureResponse
+	12, // 31: voxgate.plugin.v1.Router.Route:output_type -> voxgate.plugin.v1.RouteDecision
+	14, // 32: voxgate.plugin.v1.Connector.FrameChannel:output_type -> voxgate.plugin.v1.FrameChannelResponse
+	20, // 33: voxgate.plugin.v1.Connector.Session:output_type -> voxgate.plugin.v1.ConnectorEvent
+	22, // 34: voxgate.plugin.v1.Exporter.Export:output_type -> voxgate.plugin.v1.ExportResponse
+	29, // [29:35] is the sub-list for method output_type
+	23, // [23:29] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_voxgate_plugin_v1_plugin_proto_init() }
@@ -2000,7 +2216,7 @@ func file_voxgate_plugin_v1_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_voxgate_plugin_v1_plugin_proto_rawDesc), len(file_voxgate_plugin_v1_plugin_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   29,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   4,
 		},
