@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/voxgate/voxgate/sdk"
 	pluginv1 "github.com/voxgate/voxgate/sdk/proto/voxgate/plugin/v1"
 )
@@ -76,6 +78,19 @@ func New(parent context.Context, id string, info *pluginv1.Call, log *slog.Logge
 		c.rec.Mode = "trunk"
 	}
 	return c
+}
+
+// Snapshot is a copy of the call's record so far (for the live-call
+// journal).
+func (c *Call) Snapshot() *pluginv1.CallRecord {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r := proto.Clone(c.rec).(*pluginv1.CallRecord)
+	r.StartTime = stamp(c.start)
+	if !c.answer.IsZero() {
+		r.AnswerTime = stamp(c.answer)
+	}
+	return r
 }
 
 // Context ends when the call ends.

@@ -9,6 +9,9 @@ const (
 	DefaultUserAgent       = "voxgate"
 	DefaultUDPReadBuffer   = 4 << 20 // bytes
 	DefaultDrainTimeout    = 30 * time.Second
+	DefaultMaxSpoolBytes   = 1 << 30  // 1 GiB
+	DefaultSegmentBytes    = 16 << 20 // 16 MiB
+	DefaultOnFull          = "reject-calls"
 	DefaultRunDir          = "run"   // relative to the config file's directory
 	DefaultStateDir        = "state" // relative to the config file's directory
 	DefaultRTPPortMin      = 10000
@@ -108,6 +111,17 @@ func applyDefaults(c *Config, src *source) {
 
 	if absent(path{}.key("routing").key("fallback")) {
 		c.Routing.Fallback = defaultFallback()
+	}
+
+	cd := path{}.key("cdr")
+	if absent(cd.key("max_spool_bytes")) {
+		c.CDR.MaxSpoolBytes = DefaultMaxSpoolBytes
+	}
+	if absent(cd.key("segment_bytes")) {
+		c.CDR.SegmentBytes = DefaultSegmentBytes
+	}
+	if absent(cd.key("on_full")) {
+		c.CDR.OnFull = DefaultOnFull
 	}
 
 	if absent(path{}.key("log").key("level")) {

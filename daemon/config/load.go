@@ -93,6 +93,11 @@ func parse(name, abs string, data []byte) (*Config, error) {
 	base := filepath.Dir(abs)
 	c.Server.RunDir = resolve(base, c.Server.RunDir)
 	c.Server.StateDir = resolve(base, c.Server.StateDir)
+	if c.CDR.SpoolDir == "" {
+		c.CDR.SpoolDir = filepath.Join(c.Server.StateDir, "spool")
+	} else {
+		c.CDR.SpoolDir = resolve(base, c.CDR.SpoolDir)
+	}
 	for i := range c.Plugins {
 		c.Plugins[i].Path = resolve(base, c.Plugins[i].Path)
 	}

@@ -422,6 +422,8 @@ func TestDefaults(t *testing.T) {
 			Router:   "router-static",
 			Fallback: Decision{Action: "reject", SIPCode: 503, Reason: "router unavailable"},
 		},
+		CDR: CDR{SpoolDir: filepath.Join(dir, "state", "spool"), MaxSpoolBytes: 1 << 30,
+			SegmentBytes: 16 << 20, OnFull: "reject-calls"},
 		Log:  Log{Level: "info", Format: "text"},
 		Path: filepath.Join(dir, "voxgate.toml"),
 	}
@@ -679,5 +681,24 @@ func TestErrorsFormat(t *testing.T) {
 	}
 	if err := errorsOrNil(nil); err != nil {
 		t.Errorf("errorsOrNil(nil) = %v", err)
+	}
+}
+
+func TestSpoolSettingsValidated(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "voxgate.toml")
+	body := "[routing]\nrouter = \"r\"\n[[plugin]]\nname = \"r\"\nkind = \"router\"\npath = \"r\"\n" +
+		"[cdr]\nsegment_bytes = 10\nmax_spool_bytes = 5\non_full = \"explode\"\n"
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(path)
+	if err == nil {
+		t.Fatal("bad spool settings accepted")
+	}
+	for _, want := range []string{":8: cdr.segment_bytes = 10", ":9: cdr.max_spool_bytes = 5", `:10: cdr.on_full = "explode"`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in:\n%v", want, err)
+		}
 	}
 }

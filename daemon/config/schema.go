@@ -104,6 +104,17 @@ type Decision struct {
 // CDR names the exporters every record is sent to.
 type CDR struct {
 	Exporters []string `toml:"exporters"`
+	// SpoolDir holds the durable spool of records not yet exported by
+	// every exporter; relative to the config file; default state_dir/spool.
+	SpoolDir string `toml:"spool_dir"`
+	// MaxSpoolBytes bounds the spool on disk.
+	MaxSpoolBytes int64 `toml:"max_spool_bytes"`
+	// SegmentBytes is the size at which a spool segment is closed.
+	SegmentBytes int64 `toml:"segment_bytes"`
+	// OnFull is what happens at max_spool_bytes: "reject-calls" (new calls
+	// get 503 until exporters catch up) or "drop-oldest" (the oldest records
+	// are deleted, each logged as an error).
+	OnFull string `toml:"on_full"`
 }
 
 // Log sets the daemon's logging.

@@ -493,7 +493,18 @@ func (v *validator) routing() {
 }
 
 func (v *validator) cdr() {
-	p := path{}.key("cdr").key("exporters")
+	cd := path{}.key("cdr")
+	c := &v.c.CDR
+	if p := cd.key("segment_bytes"); v.check(p) && (c.SegmentBytes < 64<<10 || c.SegmentBytes > 1<<30) {
+		v.add(p, "cdr.segment_bytes = %d is out of range; use 65536 (64 KiB) to 1073741824 (1 GiB), e.g. 16777216", c.SegmentBytes)
+	}
+	if p := cd.key("max_spool_bytes"); v.check(p) && c.MaxSpoolBytes < 2*c.SegmentBytes {
+		v.add(p, "cdr.max_spool_bytes = %d must be at least twice cdr.segment_bytes (%d); e.g. max_spool_bytes = 1073741824", c.MaxSpoolBytes, c.SegmentBytes)
+	}
+	if p := cd.key("on_full"); v.check(p) && c.OnFull != "reject-calls" && c.OnFull != "drop-oldest" {
+		v.add(p, "cdr.on_full = %q is not valid; use \"reject-calls\" (new calls get 503 until exporters catch up) or \"drop-oldest\"", c.OnFull)
+	}
+	p := cd.key("exporters")
 	if !v.check(p) {
 		return
 	}

@@ -10,6 +10,7 @@ import (
 	sipmsg "github.com/emiago/sipgo/sip"
 
 	"github.com/voxgate/voxgate/daemon/call"
+	"github.com/voxgate/voxgate/daemon/cdr"
 	"github.com/voxgate/voxgate/daemon/media"
 	pluginv1 "github.com/voxgate/voxgate/sdk/proto/voxgate/plugin/v1"
 )
@@ -27,6 +28,11 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		s.respond(tx, req, 503, "Service Unavailable", sipmsg.NewHeader("Retry-After", "30"))
 		return
 	}
+	if s.cdr.Full() {
+		s.log.Warn("INVITE refused: the CDR spool is full (exporters behind); see cdr.on_full", "source", src)
+		s.respond(tx, req, 503, "Service Unavailable", sipmsg.NewHeader("Retry-After", "60"))
+		return
+	}
 	if !s.allowedSource(src) {
 		s.log.Warn("INVITE refused: source not in allowed_sources", "source", src, "sip_call_id", req.CallID().Value())
 		s.respond(tx, req, 403, "Forbidden")
@@ -41,6 +47,7 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	c.SetHostname(s.hostname)
 	c.SetCallerID(callerID(req))
 	s.calls.Add(id, c)
+	journaled := s.journal.Begin(c.Snapshot())
 	log.Info("incoming call", "from", info.GetFrom().GetUri(), "to", info.GetTo().GetUri(), "source", src,
 		"transport", info.GetTransport())
 
@@ -65,7 +72,7 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 			rec.HangupSide = call.SideCaller
 		}
 		s.calls.Remove(id)
-		s.cdr.Submit(rec)
+		s.finish(c, rec)
 	}
 
 	offer, err := media.ParseSDP(req.Body())
@@ -178,6 +185,12 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	s.dialogs[d.key] = d
 	s.mu.Unlock()
 
+	// An answered call must be in the live-call journal, so that a crash
+	// during it still leaves a CDR (disposition interrupted).
+	if err := cdr.Wait(setup, journaled); err != nil && setup.Err() == nil {
+		log.Error("cannot journal the call; answering anyway, but a crash during it would lose its CDR", "err", err)
+	}
+
 	if err := tx.Respond(res); err != nil || setup.Err() != nil {
 		// CANCEL won the race against our 200.
 		s.mu.Lock()
@@ -186,13 +199,12 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		log.Info("call cancelled while answering", "err", err)
 		rec := c.End(call.Cancelled, 487, call.SideCaller, "caller cancelled")
 		s.calls.Remove(id)
-		if rec != nil {
-			s.cdr.Submit(rec)
-		}
+		s.finish(c, rec)
 		return
 	}
 	d.answered.Store(true)
 	c.Answered()
+	s.journal.Answer(c.Snapshot())
 	log.Info("call answered", "codec", neg.Codec.Name, "rtp_port", port, "remote_rtp", neg.Remote.String(),
 		"connector", dec.connector)
 

@@ -45,6 +45,7 @@ type Server struct {
 	log      *slog.Logger
 	plugins  *pluginhost.Host
 	cdr      *cdr.Dispatcher
+	journal  *cdr.Journal
 	ports    *media.PortPool
 	calls    *call.Registry
 	allowed  []netip.Prefix
@@ -84,8 +85,8 @@ type dialog struct {
 func (d *dialog) ack() { d.ackOnce.Do(func() { close(d.acked) }) }
 
 // New prepares the server; Listen starts it.
-func New(cfg *config.Config, log *slog.Logger, plugins *pluginhost.Host, disp *cdr.Dispatcher) (*Server, error) {
-	s := &Server{cfg: cfg, log: log, plugins: plugins, cdr: disp, calls: call.NewRegistry(),
+func New(cfg *config.Config, log *slog.Logger, plugins *pluginhost.Host, disp *cdr.Dispatcher, journal *cdr.Journal) (*Server, error) {
+	s := &Server{cfg: cfg, log: log, plugins: plugins, cdr: disp, journal: journal, calls: call.NewRegistry(),
 		dialogs: make(map[string]*dialog), contacts: make(map[string]string)}
 	for _, a := range cfg.Server.AllowedSources {
 		p, err := parsePrefix(a)
@@ -233,7 +234,7 @@ func (s *Server) Drain(timeout time.Duration) {
 		if d != nil {
 			s.hangup(d, call.Answered, 200, call.SideSystem, "daemon shutting down")
 		} else {
-			c.End(call.Failed, 503, call.SideSystem, "daemon shutting down")
+			s.finish(c, c.End(call.Failed, 503, call.SideSystem, "daemon shutting down"))
 		}
 	}
 	done := make(chan struct{})
@@ -326,7 +327,24 @@ func (s *Server) hangup(d *dialog, disposition string, status int, side, cause s
 	if side != call.SideCaller && d.answered.Load() {
 		s.sendBye(d)
 	}
-	s.cdr.Submit(rec)
+	s.finish(d.call, rec)
+}
+
+// finish stores a finished call's record in the durable spool (fsynced)
+// and then clears the call from the live-call journal. It runs before the
+// call's teardown is complete.
+func (s *Server) finish(c *call.Call, rec *pluginv1.CallRecord) {
+	if rec == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.cdr.Store(ctx, rec); err != nil {
+		// Left in the journal, so the next start records it as interrupted.
+		c.Log.Error("cannot store the call's CDR in the spool", "err", err)
+		return
+	}
+	s.journal.End(c.ID)
 }
 
 // sendBye ends the dialog from our side. It goes to where the INVITE came

@@ -9,8 +9,11 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/voxgate/voxgate/daemon/cdr"
 	"github.com/voxgate/voxgate/daemon/config"
@@ -18,6 +21,7 @@ import (
 	"github.com/voxgate/voxgate/daemon/service"
 	"github.com/voxgate/voxgate/daemon/sip"
 	"github.com/voxgate/voxgate/daemon/version"
+	pluginv1 "github.com/voxgate/voxgate/sdk/proto/voxgate/plugin/v1"
 	"github.com/voxgate/voxgate/sdk/wire"
 )
 
@@ -121,16 +125,52 @@ func serve(cfg *config.Config, log *slog.Logger) error {
 	}
 	defer plugins.Stop()
 
+	cdrLog := log.With("component", "cdr")
+	spool, err := cdr.OpenSpool(cfg.CDR.SpoolDir, cfg.CDR.Exporters, cdr.SpoolOptions{
+		SegmentBytes: cfg.CDR.SegmentBytes,
+		MaxBytes:     cfg.CDR.MaxSpoolBytes,
+		DropOldest:   cfg.CDR.OnFull == "drop-oldest",
+		OnDrop: func(p []byte) {
+			r := &pluginv1.CallRecord{}
+			proto.Unmarshal(p, r)
+			cdrLog.Error("cdr spool full: record dropped before every exporter had it", "call_id", r.GetId(),
+				"sip_call_id", r.GetSipCallId(), "start_time", r.GetStartTime())
+		},
+	}, cdrLog)
+	if err != nil {
+		return err
+	}
+	defer spool.Close()
 	exporters := map[string]cdr.Exporter{}
 	for _, name := range cfg.CDR.Exporters {
 		exporters[name] = plugins.Plugin(name)
 	}
-	disp := cdr.New(log.With("component", "cdr"), exporters)
+	disp := cdr.New(cdrLog, spool, exporters)
+
+	// Calls that were in progress when the daemon last died get their CDR
+	// now, before new calls start.
+	hostname, _ := os.Hostname()
+	journalPath := filepath.Join(cfg.Server.StateDir, "live-calls.journal")
+	interrupted, err := cdr.RecoverJournal(journalPath, hostname)
+	if err != nil {
+		return err
+	}
+	if n, err := disp.Recover(ctx, interrupted); err != nil {
+		return fmt.Errorf("recording interrupted calls: %w", err)
+	} else if n > 0 {
+		log.Warn("recorded calls interrupted by the last stop", "calls", n)
+	}
+	journal, err := cdr.OpenJournal(journalPath, cdrLog)
+	if err != nil {
+		return err
+	}
+	defer journal.Close()
+
 	cdrCtx, stopCDR := context.WithCancel(context.Background())
 	cdrDone := make(chan struct{})
 	go func() { disp.Run(cdrCtx, 10*time.Second); close(cdrDone) }()
 
-	srv, err := sip.New(cfg, log, plugins, disp)
+	srv, err := sip.New(cfg, log, plugins, disp, journal)
 	if err != nil {
 		stopCDR()
 		return err
