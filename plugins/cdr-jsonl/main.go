@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/voxgate/voxgate/sdk"
 )
@@ -22,35 +23,70 @@ const (
 	fileMode = 0o640
 )
 
+// Values of "fsync".
+const (
+	fsyncBatch = "batch" // fsync after each batch, before acknowledging it
+	fsyncNone  = "none"  // never fsync: a crash can lose acknowledged records
+)
+
 // config is the plugin's table from voxgate.toml.
 type config struct {
 	// Path of the file; a relative path is relative to the plugin's working
 	// directory (the daemon's).
 	Path string `json:"path"`
+	// MaxBytes rotates the file before a batch that would make it larger
+	// than this; 0 turns rotation by size off.
+	MaxBytes int64 `json:"max_bytes"`
+	// RotateDaily rotates the file before the first batch of a new UTC day.
+	RotateDaily bool `json:"rotate_daily"`
+	// Keep is how many rotated files to keep (the newest); 0 keeps all.
+	Keep int `json:"keep"`
+	// Fsync is fsyncBatch or fsyncNone.
+	Fsync string `json:"fsync"`
+}
+
+// options is a checked config, less the path.
+type options struct {
+	maxBytes    int64
+	rotateDaily bool
+	keep        int
+	fsync       bool
 }
 
 type exporter struct {
 	mu   sync.Mutex // one batch at a time: lines of two batches never mix
 	path string     // absolute
 	f    *os.File
+	opts options
+	// day is the UTC day ("2006-01-02") the records in f were written on,
+	// for rotate_daily. It is set when the first batch goes into an empty
+	// file, and from the modification time when a non-empty file is opened.
+	day string
 
 	// marshal is json.Marshal; tests replace it to make records fail.
 	marshal func(any) ([]byte, error)
+	// now is the clock for rotation; tests replace it.
+	now func() time.Time
+	// sync is (*os.File).Sync; tests replace it to count or fail syncs.
+	sync func(*os.File) error
 }
 
-func newExporter() *exporter { return &exporter{marshal: json.Marshal} }
+func newExporter() *exporter {
+	return &exporter{marshal: json.Marshal, now: time.Now, sync: (*os.File).Sync}
+}
 
 func (e *exporter) Info() sdk.Info { return sdk.Info{Name: "cdr-jsonl", Version: version} }
 
 // Configure opens (creating if needed) the file, which proves it writable.
 // On an error the file in use, if any, stays in use.
 func (e *exporter) Configure(_ context.Context, cfg sdk.Config) error {
-	var c config
+	c := config{Fsync: fsyncBatch}
 	if err := cfg.Decode(&c); err != nil {
 		return err
 	}
-	if c.Path == "" {
-		return errors.New(`"path" is required: the file to append records to, e.g. "/var/lib/voxgate/cdr.jsonl"`)
+	opts, err := c.check()
+	if err != nil {
+		return err
 	}
 	path, err := filepath.Abs(c.Path)
 	if err != nil {
@@ -62,13 +98,45 @@ func (e *exporter) Configure(_ context.Context, cfg sdk.Config) error {
 	}
 	e.mu.Lock()
 	old := e.f
-	e.f, e.path = f, path
+	e.f, e.path, e.opts, e.day = f, path, opts, fileDay(f)
+	e.prune()
 	e.mu.Unlock()
 	if old != nil {
 		old.Close()
 	}
-	sdk.Log.Info("cdr-jsonl configured", "path", path)
+	sdk.Log.Info("cdr-jsonl configured", "path", path, "max_bytes", opts.maxBytes,
+		"rotate_daily", opts.rotateDaily, "keep", opts.keep, "fsync", c.Fsync)
+	if !opts.fsync {
+		sdk.Log.Warn(`cdr-jsonl: fsync = "none": records are acknowledged before they reach the disk, ` +
+			`so a crash or power loss can lose acknowledged records; use it only for tests and throwaway data`)
+	}
 	return nil
+}
+
+// check validates the config and returns its options.
+func (c config) check() (options, error) {
+	if c.Path == "" {
+		return options{}, errors.New(`"path" is required: the file to append records to, e.g. "/var/lib/voxgate/cdr.jsonl"`)
+	}
+	if c.MaxBytes < 0 {
+		return options{}, fmt.Errorf(`"max_bytes" is %d: use a size in bytes, or 0 (the default) for no rotation by size`, c.MaxBytes)
+	}
+	if c.Keep < 0 {
+		return options{}, fmt.Errorf(`"keep" is %d: use how many rotated files to keep, or 0 (the default) to keep them all`, c.Keep)
+	}
+	if c.Keep > 0 && c.MaxBytes == 0 && !c.RotateDaily {
+		return options{}, errors.New(`"keep" is set but nothing rotates the file: set "max_bytes" or "rotate_daily" too, or remove "keep"`)
+	}
+	var fsync bool
+	switch c.Fsync {
+	case fsyncBatch:
+		fsync = true
+	case fsyncNone:
+	default:
+		return options{}, fmt.Errorf(`"fsync" is %q: use %q (the default: fsync each batch before acknowledging it) or %q (never fsync; a crash can lose acknowledged records)`,
+			c.Fsync, fsyncBatch, fsyncNone)
+	}
+	return options{maxBytes: c.MaxBytes, rotateDaily: c.RotateDaily, keep: c.Keep, fsync: fsync}, nil
 }
 
 // openAppend opens path for appending, creating its directories (0750) and
@@ -97,9 +165,11 @@ func openAppend(path string) (*os.File, error) {
 	return f, nil
 }
 
-// Export appends the batch with one write, syncs it to disk and only then
-// acknowledges it. A record that cannot be marshalled is logged and left
-// unacknowledged; the others are written.
+// Export appends the batch with one write, syncs it to disk (unless fsync is
+// "none") and only then acknowledges it. Rotation, when due, happens before
+// the batch is written, so a batch never spans two files. A record that
+// cannot be marshalled is logged and left unacknowledged; the others are
+// written.
 func (e *exporter) Export(_ context.Context, recs []*sdk.CallRecord) ([]string, error) {
 	var buf []byte
 	var ids []string
@@ -131,17 +201,20 @@ func (e *exporter) Export(_ context.Context, recs []*sdk.CallRecord) ([]string, 
 	if err := e.reopenIfMoved(); err != nil {
 		return nil, err
 	}
-	if err := e.appendSynced(buf); err != nil {
+	if err := e.rotateIfDue(len(buf)); err != nil {
+		return nil, err
+	}
+	if err := e.appendBatch(buf); err != nil {
 		return nil, err
 	}
 	return ids, nil
 }
 
-// appendSynced writes buf at the end of the file and syncs it. On failure
-// it cuts the file back to where it was, so that a torn batch does not glue
-// a half line to the next batch's first line: the records are not acked and
-// will be offered again.
-func (e *exporter) appendSynced(buf []byte) error {
+// appendBatch writes buf at the end of the file and, with fsync = "batch",
+// syncs it. On failure it cuts the file back to where it was, so that a torn
+// batch does not glue a half line to the next batch's first line: the
+// records are not acked and will be offered again.
+func (e *exporter) appendBatch(buf []byte) error {
 	st, err := e.f.Stat()
 	if err != nil {
 		return fmt.Errorf("%s: %w", e.path, err)
@@ -152,8 +225,13 @@ func (e *exporter) appendSynced(buf []byte) error {
 		}
 		return fmt.Errorf("%s: write: %w", e.path, err)
 	}
-	if err := e.f.Sync(); err != nil {
-		e.f.Truncate(st.Size())
+	if !e.opts.fsync {
+		return nil
+	}
+	if err := e.sync(e.f); err != nil {
+		if terr := e.f.Truncate(st.Size()); terr != nil {
+			sdk.Log.Error("cdr-jsonl: cannot remove a batch that failed to sync", "path", e.path, "err", terr)
+		}
 		return fmt.Errorf("%s: sync: %w", e.path, err)
 	}
 	return nil
@@ -175,7 +253,7 @@ func (e *exporter) reopenIfMoved() error {
 	}
 	sdk.Log.Info("cdr-jsonl: file was moved or removed, reopened", "path", e.path)
 	e.f.Close()
-	e.f = f
+	e.f, e.day = f, fileDay(f)
 	return nil
 }
 
