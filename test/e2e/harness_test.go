@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -65,6 +66,7 @@ type daemonOpts struct {
 	dir          string // run in this directory (default: a new temp dir)
 	mediaTimeout string
 	rules        string // TOML for router-static's rules array
+	pgDSN        string // if set, cdr-postgres exports there too
 }
 
 func startDaemon(t *testing.T, o daemonOpts) *daemon {
@@ -84,6 +86,18 @@ func startDaemon(t *testing.T, o daemonOpts) *daemon {
 		dir = t.TempDir()
 	}
 	d := &daemon{t: t, dir: dir, cdr: filepath.Join(dir, "cdr.jsonl"), done: make(chan struct{})}
+	pgPlugin, exporters := "", `"cdr-jsonl"`
+	if o.pgDSN != "" {
+		pgPlugin = fmt.Sprintf(`
+[[plugin]]
+name = "cdr-postgres"
+kind = "exporter"
+path = "%s/plugins/cdr-postgres"
+[plugin.config]
+dsn = "%s"
+`, bin, o.pgDSN)
+		exporters = `"cdr-jsonl", "cdr-postgres"`
+	}
 	cfg := fmt.Sprintf(`
 [server]
 listen = [
@@ -126,6 +140,7 @@ path = "%[5]s/plugins/cdr-jsonl"
 [plugin.config]
 path = "%[7]s"
 
+%[8]s
 [routing]
 router = "router-static"
 [routing.fallback]
@@ -134,11 +149,11 @@ connector = "connector-echo"
 params = { via = "fallback" }
 
 [cdr]
-exporters = ["cdr-jsonl"]
+exporters = [%[9]s]
 
 [log]
 level = "debug"
-`, sipPort, rtpMin, rtpMax, o.mediaTimeout, bin, orDefault(o.rules, "[]"), d.cdr)
+`, sipPort, rtpMin, rtpMax, o.mediaTimeout, bin, orDefault(o.rules, "[]"), d.cdr, pgPlugin, exporters)
 	cfgPath := filepath.Join(dir, "voxgate.toml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -291,12 +306,18 @@ func (d *daemon) records(n int, timeout time.Duration) []record {
 // and output. Every run is bounded by timeout.
 func sipp(t *testing.T, timeout time.Duration, scenario, service string, extra ...string) (int, string) {
 	t.Helper()
+	return sippN(t, timeout, scenario, service, 1, 10, extra...)
+}
+
+// sippN places calls calls at rate calls/s, up to calls at once.
+func sippN(t *testing.T, timeout time.Duration, scenario, service string, calls, rate int, extra ...string) (int, string) {
+	t.Helper()
 	root := repoRoot(t)
 	dir := t.TempDir()
 	args := []string{"-sf", filepath.Join(root, "test/e2e/scenarios", scenario),
 		fmt.Sprintf("127.0.0.1:%d", sipPort), "-s", service,
 		"-i", "127.0.0.1", "-mi", "127.0.0.1", "-p", "15080", "-mp", "16000",
-		"-m", "1", "-cp", "18871", "-nostdin", "-timeout", fmt.Sprintf("%ds", int(timeout.Seconds())),
+		"-m", strconv.Itoa(calls), "-r", strconv.Itoa(rate), "-l", strconv.Itoa(calls), "-cp", "18871", "-nostdin", "-timeout", fmt.Sprintf("%ds", int(timeout.Seconds())),
 		"-timeout_error", "-trace_err", "-error_file", filepath.Join(dir, "err.log"),
 		"-trace_msg", "-message_file", filepath.Join(dir, "msg.log")}
 	args = append(args, extra...)
