@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -16,24 +15,7 @@ import (
 	"github.com/voxgate/voxgate/sdk/sdktest"
 )
 
-func record(id string) *sdk.CallRecord {
-	return &sdk.CallRecord{
-		SchemaVersion: sdk.RecordSchemaVersion, ID: id, SIPCallID: id + "@198.51.100.7", Trunk: "carrier",
-		Direction:  "inbound",
-		From:       sdk.Party{User: "+4917000000", Display: "Ada <&> Lovelace", URI: "sip:+4917000000@198.51.100.7"},
-		To:         sdk.Party{User: "+4930123456", URI: "sip:+4930123456@edge.example.com"},
-		SourceAddr: "198.51.100.7:5060", StartTime: "2026-11-25T10:00:00.000Z", AnswerTime: "2026-11-25T10:00:01.250Z",
-		EndTime: "2026-11-25T10:02:01.250Z", DurationMS: 121250, BillableMS: 120000, Disposition: "answered",
-		SIPStatus: 200, HangupSide: "caller", HangupCause: "bye", Codec: "PCMU", RouteAction: "agent",
-		RouteRule: "sales", Connector: "openai", Variables: map[string]string{"tier": "gold", "ünïcode": "✓"},
-		Hostname: "edge-1", DTMFCount: 3, RTPPacketsIn: 6000, RTPPacketsOut: 5990,
-		RingTime: "2026-11-25T10:00:00.020Z", BillableSeconds: 120, Mode: "trunk",
-		FromE164: "+4917000000", ToE164: "+4930123456", CallerID: "+4917000000", ConnectorSessionID: "42",
-		TransferTarget: "sip:100@pbx", TransferResult: "failed: 603",
-		Legs: []sdk.LegQuality{{Role: "caller", SIPCallID: id + "@198.51.100.7", Codec: "PCMU",
-			PacketsIn: 6000, PacketsOut: 5990, PacketsLost: 2, JitterMS: 1.5, RTTMS: 20.25, MOS: 4.3}},
-	}
-}
+func record(id string) *sdk.CallRecord { return sdktest.SampleRecord(id) }
 
 // readLines parses the file back into records, failing on any bad line.
 func readLines(t *testing.T, path string) []*sdk.CallRecord {
@@ -254,10 +236,7 @@ func TestExportBeforeConfigure(t *testing.T) {
 
 func buildPlugin(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "cdr-jsonl")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := sdktest.Build(t, ".")
 	return bin
 }
 

@@ -24,7 +24,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -40,23 +39,7 @@ import (
 
 const testSecret = "0123456789abcdef0123456789abcdef"
 
-func record(id string) *sdk.CallRecord {
-	return &sdk.CallRecord{
-		SchemaVersion: sdk.RecordSchemaVersion, ID: id, SIPCallID: id + "@198.51.100.7", Trunk: "carrier",
-		Direction:  "inbound",
-		From:       sdk.Party{User: "+4917000000", Display: "Ada <&> Lovelace", URI: "sip:+4917000000@198.51.100.7"},
-		To:         sdk.Party{User: "+4930123456", URI: "sip:+4930123456@edge.example.com"},
-		SourceAddr: "198.51.100.7:5060", StartTime: "2026-11-25T10:00:00.000Z", AnswerTime: "2026-11-25T10:00:01.250Z",
-		EndTime: "2026-11-25T10:02:01.250Z", DurationMS: 121250, BillableMS: 120000, Disposition: "answered",
-		SIPStatus: 200, HangupSide: "caller", HangupCause: "caller hung up", Codec: "PCMU", RouteAction: "agent",
-		RouteRule: "sales", Connector: "openai", Variables: map[string]string{"tier": "gold", "ünïcode": "✓"},
-		Hostname: "edge-1", DTMFCount: 3, RTPPacketsIn: 6000, RTPPacketsOut: 5990,
-		RingTime: "2026-11-25T10:00:00.020Z", BillableSeconds: 120, Mode: "trunk",
-		FromE164: "+4917000000", ToE164: "+4930123456", CallerID: "+4917000000", ConnectorSessionID: "42",
-		Legs: []sdk.LegQuality{{Role: "caller", SIPCallID: id + "@198.51.100.7", Codec: "PCMU",
-			PacketsIn: 6000, PacketsOut: 5990, PacketsLost: 2, JitterMS: 1.5, RTTMS: 20.25, MOS: 4.3}},
-	}
-}
+func record(id string) *sdk.CallRecord { return sdktest.SampleRecord(id) }
 
 // verify is what a receiver does with a request (README.md shows it): check
 // the signature over "<timestamp>.<body>", then that the timestamp is
@@ -888,10 +871,7 @@ func TestParseRetryAfter(t *testing.T) {
 // The built binary over a real go-plugin connection, against a real HTTPS
 // receiver.
 func TestBinary(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "cdr-webhook")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := sdktest.Build(t, ".")
 	rv := newReceiver(nil)
 	srv, ca := serveTLS(t, rv)
 	conn := sdktest.Binary(t, bin, sdk.KindExporter)

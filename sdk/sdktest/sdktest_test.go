@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -16,23 +14,10 @@ import (
 	"github.com/voxgate/voxgate/sdk/sdktest"
 )
 
-// buildBinary builds the Go package in dir (relative to this package) into a
-// temporary directory.
-func buildBinary(t *testing.T, dir string) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), filepath.Base(dir))
-	cmd := exec.Command("go", "build", "-o", bin, ".")
-	cmd.Dir = dir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build %s: %v\n%s", dir, err, out)
-	}
-	return bin
-}
-
 // A plugin built for another protocol version is refused by the handshake,
 // and the error names both versions.
 func TestLaunchRefusesOtherProtocolVersion(t *testing.T) {
-	bin := buildBinary(t, "testdata/v2plugin")
+	bin := sdktest.Build(t, "testdata/v2plugin")
 	var stderr bytes.Buffer
 	l, err := sdktest.Launch(bin, "router", &stderr)
 	if err == nil {
