@@ -61,3 +61,6 @@ lint:
 
 clean:
 	rm -rf $(BIN)
+
+# deb/rpm targets: deb, rpm, packages, test-packages.
+include packaging/packaging.mk
