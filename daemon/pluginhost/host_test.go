@@ -27,8 +27,8 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binDir = dir
-	for _, p := range []string{"router-static", "connector-echo"} {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, p), "../../plugins/"+p)
+	for _, p := range []string{"../../plugins/router-static", "../../plugins/connector-echo", "./testdata/slowrouter"} {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, filepath.Base(p)), p)
 		cmd.Stderr = os.Stderr
 		if err := cmd.Run(); err != nil {
 			panic("build " + p + ": " + err.Error())
@@ -179,4 +179,30 @@ func TestLeftoverPluginIsKilled(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("leftover plugin %d still runs", old)
+}
+
+// A router slower than its deadline gets an error in time (the SIP layer then
+// uses the fallback decision); one within its deadline answers.
+func TestRouteDeadline(t *testing.T) {
+	slow := config.Plugin{Name: "slow", Kind: "router", Path: filepath.Join(binDir, "slowrouter"),
+		Deadline: config.Duration{Duration: 100 * time.Millisecond}, Config: map[string]any{"delay_ms": 2000}}
+	fast := config.Plugin{Name: "fast", Kind: "router", Path: filepath.Join(binDir, "slowrouter"),
+		Deadline: config.Duration{Duration: 2 * time.Second}, Config: map[string]any{"delay_ms": 10}}
+	h := New(testConfig(t, slow, fast), quietLog())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); h.Stop(); h.Wait() }()
+	if err := h.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err := h.Plugin("slow").Route(ctx, &pluginv1.Call{Id: "vg-1"})
+	if err == nil || !strings.Contains(err.Error(), "DeadlineExceeded") {
+		t.Fatalf("slow router: err %v, want a deadline error", err)
+	}
+	if took := time.Since(start); took > 1500*time.Millisecond {
+		t.Fatalf("the deadline did not cut the call short: %v", took)
+	}
+	if d, err := h.Plugin("fast").Route(ctx, &pluginv1.Call{Id: "vg-2"}); err != nil || d.GetAgent() == nil {
+		t.Fatalf("fast router: %v %v", d, err)
+	}
 }

@@ -162,3 +162,19 @@ func TestOptionsUnknownMethodUnknownDialog(t *testing.T) {
 		t.Fatalf("BYE for an unknown dialog answered %q, want 481", first)
 	}
 }
+
+// A call over TCP: answered, BYE, CDR — signalling on one TCP connection.
+func TestCallOverTCP(t *testing.T) {
+	need(t, "sipp")
+	d := startDaemon(t, daemonOpts{})
+	if code, out := sipp(t, 20*time.Second, "uac_short.xml", "echo", "-t", "t1"); code != 0 {
+		t.Fatalf("sipp over TCP exit %d:\n%s", code, out)
+	}
+	r := d.records(1, 10*time.Second)[0]
+	if r.Disposition != "answered" || r.HangupSide != "caller" || r.Raw["source_addr"] == "" {
+		t.Fatalf("CDR %+v", r.Raw)
+	}
+	if !strings.Contains(d.log(), "transport=tcp") {
+		t.Fatalf("the daemon did not see a TCP call:\n%s", d.log())
+	}
+}
