@@ -22,8 +22,9 @@ build:
 run: build
 	$(BIN)/voxgate run -c etc/voxgate.toml
 
-# All tests: unit (with -race), proto drift, end-to-end against real peers.
-test: build proto-check lint test-unit test-e2e
+# All tests: unit (with -race), proto drift, end-to-end against real peers,
+# and the deb/rpm packages really installed (packaging/packaging.mk).
+test: build proto-check lint test-unit test-e2e test-packages
 
 test-unit:
 	$(GO) test -race -count=1 ./...
