@@ -17,12 +17,30 @@ type Bridge struct {
 	agent   atomic.Pointer[wire.HostSession]
 	hangup  func(disposition string, status int, side, cause string)
 	dropped atomic.Int64
+	// marks played, forwarded to the connector in order by forwardMarks:
+	// the RTP pacer that reports them must never wait on gRPC.
+	marks chan string
 }
 
 // NewBridge makes a bridge; hangup is how the bridge ends the call (the SIP
 // layer sends BYE and writes the CDR).
 func NewBridge(c *Call, hangup func(disposition string, status int, side, cause string)) *Bridge {
-	return &Bridge{call: c, hangup: hangup}
+	b := &Bridge{call: c, hangup: hangup, marks: make(chan string, 256)}
+	go b.forwardMarks()
+	return b
+}
+
+func (b *Bridge) forwardMarks() {
+	for {
+		select {
+		case <-b.call.Context().Done():
+			return
+		case name := <-b.marks:
+			if a := b.agent.Load(); a != nil {
+				a.Send(&pluginv1.DaemonEvent{Event: &pluginv1.DaemonEvent_MarkPlayed{MarkPlayed: name}})
+			}
+		}
+	}
 }
 
 // SetRTP attaches the RTP session.
@@ -56,8 +74,10 @@ func (h *callerSide) OnDTMF(digit byte) {
 }
 
 func (h *callerSide) OnMarkPlayed(name string) {
-	if a := h.agent.Load(); a != nil {
-		a.Send(&pluginv1.DaemonEvent{Event: &pluginv1.DaemonEvent_MarkPlayed{MarkPlayed: name}})
+	select {
+	case h.marks <- name:
+	default:
+		h.call.Log.Warn("connector is not taking mark events; one dropped", "mark", name)
 	}
 }
 

@@ -45,9 +45,11 @@ var (
 
 // Handler receives the session's events. OnAudio and OnDTMF are called
 // from the reader goroutine, OnMarkPlayed and OnMediaTimeout from the
-// sender goroutine: two methods may run concurrently, but each of the two
-// groups is called sequentially. Handlers must not block for long; they may
-// call any Session method.
+// sender, which runs on a pacer goroutine shared by many sessions: two
+// methods may run concurrently, but each of the two groups is called
+// sequentially. Handlers must not block: a blocked OnMarkPlayed or
+// OnMediaTimeout delays every session on its pacer. They may call any
+// Session method.
 type Handler interface {
 	// OnAudio delivers one 20 ms frame (FrameBytes of L16), decoded from
 	// the peer's codec and re-framed to 20 ms whatever ptime the peer
@@ -108,7 +110,7 @@ type rxState struct {
 	dtmf      dtmfDetector
 }
 
-// txState is owned by the sender goroutine.
+// txState is owned by the sender: paceTick, under paceMu.
 type txState struct {
 	seq        uint16
 	ssrc       uint32
@@ -152,7 +154,14 @@ type Session struct {
 	dtmfTx dtmfSender
 	closed bool
 
-	wake      chan struct{}
+	wake chan struct{}
+
+	// The sender's pacing state, guarded by paceMu (see sendLoop).
+	paceMu    sync.Mutex
+	pacing    bool
+	pStart    time.Time
+	pRunStart int64
+	pNext     int64
 	done      chan struct{}
 	closeOnce sync.Once
 	closeErr  error
@@ -511,7 +520,7 @@ func (s *Session) Buffered() time.Duration {
 
 // Mark queues a named point after the audio written so far. OnMarkPlayed
 // fires with its name once the sender has sent that audio, or right away
-// (from the sender goroutine) if nothing is queued. Marks fire in the order
+// (from the sender) if nothing is queued. Marks fire in the order
 // they were queued.
 func (s *Session) Mark(name string) {
 	s.mu.Lock()
@@ -575,38 +584,59 @@ func (s *Session) poke() {
 	}
 }
 
+// sendLoop hands the session to a pacer shard, which runs its sender
+// (paceTick), and reports marks that need no waiting (poke) itself. Both go
+// through paceMu, so the sender's state and the handler's OnMarkPlayed and
+// OnMediaTimeout calls stay sequential, and no callback runs after it
+// returns.
 func (s *Session) sendLoop(ctx context.Context) {
-	start := time.Now()
-	runStart := int64(time.Since(s.epoch)) + 1
-	var next int64 // the next tick to process; tick n is due at start + n*20ms
-	timer := time.NewTimer(0)
-	defer timer.Stop()
+	s.paceMu.Lock()
+	s.pStart = time.Now()
+	s.pRunStart = int64(time.Since(s.epoch)) + 1
+	s.pNext = 0
+	s.pacing = true
+	s.paceMu.Unlock()
+	sh := pace(s)
+	defer func() {
+		s.paceMu.Lock()
+		s.pacing = false
+		s.paceMu.Unlock()
+		sh.remove(s)
+	}()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-s.wake:
+			s.paceMu.Lock()
 			s.fireReady()
-			continue
-		case <-timer.C:
+			s.paceMu.Unlock()
 		}
-		due := int64(time.Since(start) / FrameDuration)
-		if due-next > maxCatchUpTicks {
-			// Far behind (a stall): skip rather than burst. The RTP
-			// timestamp still follows wall time.
-			next = due
-			s.tx.lastAudio = false
-		}
-		for ; next <= due; next++ {
-			s.tick(next)
-		}
-		s.checkTimeout(runStart)
-		timer.Reset(time.Duration(next)*FrameDuration - time.Since(start))
 	}
 }
 
+// paceTick runs every tick due by now: tick n is due at start + n*20ms.
+func (s *Session) paceTick() {
+	s.paceMu.Lock()
+	defer s.paceMu.Unlock()
+	if !s.pacing {
+		return
+	}
+	due := int64(time.Since(s.pStart) / FrameDuration)
+	if due-s.pNext > maxCatchUpTicks {
+		// Far behind (a stall): skip rather than burst. The RTP timestamp
+		// still follows wall time.
+		s.pNext = due
+		s.tx.lastAudio = false
+	}
+	for ; s.pNext <= due; s.pNext++ {
+		s.tick(s.pNext)
+	}
+	s.checkTimeout(s.pRunStart)
+}
+
 // tick runs the sender for interval n: one telephone-event packet, one
-// 20 ms audio packet or nothing. Only the sender goroutine calls it.
+// 20 ms audio packet or nothing. Only paceTick calls it (under paceMu).
 func (s *Session) tick(n int64) {
 	tx := &s.tx
 	ts := tx.tsBase + uint32(n)*FrameSamples
