@@ -47,7 +47,7 @@ exporters = ["cdr-jsonl"]
 [log]
 level = "warn"
 TOML
-  ( cd "$OUT" && exec "$BIN/voxgate" run -c "$OUT/voxgate.toml" ) 2>"$OUT/voxgate.log" &
+  ( cd "$OUT" && exec env VOXGATE_PPROF="${VOXGATE_PPROF:-}" "$BIN/voxgate" run -c "$OUT/voxgate.toml" ) 2>"$OUT/voxgate.log" &
   VG_PID=$!
   for _ in $(seq 1 100); do
     [ "$(ls "$OUT"/run/pids 2>/dev/null | wc -l)" = 3 ] && break

@@ -25,7 +25,7 @@ type Bridge struct {
 // NewBridge makes a bridge; hangup is how the bridge ends the call (the SIP
 // layer sends BYE and writes the CDR).
 func NewBridge(c *Call, hangup func(disposition string, status int, side, cause string)) *Bridge {
-	b := &Bridge{call: c, hangup: hangup, marks: make(chan string, 256)}
+	b := &Bridge{call: c, hangup: hangup, marks: make(chan string, 16)}
 	go b.forwardMarks()
 	return b
 }

@@ -130,7 +130,7 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	c.SetCodec(neg.Codec.Name)
 
 	d := &dialog{call: c, invite: req, acked: make(chan struct{}), localTag: sipmsg.GenerateTagN(16),
-		transport: strings.ToLower(req.Transport()), source: src}
+		transport: strings.ToLower(req.Transport()), source: src, inviteTx: tx}
 	d.key = dialogKey(info.GetSipCallId(), d.localTag)
 
 	bridge := call.NewBridge(c, func(disposition string, status int, side, cause string) {

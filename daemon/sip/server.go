@@ -80,9 +80,22 @@ type dialog struct {
 	source    string
 	answered  atomic.Bool
 	byeSent   atomic.Bool
+	// inviteTx is kept to end it once the ACK is in: sipgo would otherwise
+	// keep every answered INVITE's transaction (request, response, timers)
+	// for Timer L, 32 s, which is most of the daemon's memory at high call
+	// rates. After the ACK no INVITE retransmission can come (they stop at
+	// the first response), so nothing is lost.
+	inviteTx sipmsg.ServerTransaction
 }
 
-func (d *dialog) ack() { d.ackOnce.Do(func() { close(d.acked) }) }
+func (d *dialog) ack() {
+	d.ackOnce.Do(func() {
+		close(d.acked)
+		if d.inviteTx != nil {
+			d.inviteTx.Terminate()
+		}
+	})
+}
 
 // New prepares the server; Listen starts it.
 func New(cfg *config.Config, log *slog.Logger, plugins *pluginhost.Host, disp *cdr.Dispatcher, journal *cdr.Journal) (*Server, error) {
@@ -310,6 +323,9 @@ func (s *Server) onBye(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	// got the 200, so it counts as the ACK and the call as answered.
 	d.ack()
 	s.respond(tx, req, 200, "OK")
+	// Not kept for Timer J (32 s) either: if our 200 is lost, the caller's
+	// retransmitted BYE gets 481, which ends the dialog for it just the same.
+	tx.Terminate()
 	s.hangup(d, call.Answered, 200, call.SideCaller, "caller hung up")
 }
 

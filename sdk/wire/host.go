@@ -163,6 +163,10 @@ type HostSession struct {
 	handler SessionHandler
 	sendMu  sync.Mutex
 	closed  atomic.Bool
+	// cancelLater cancels a stream the connector did not close after a
+	// hangup; stopped as soon as the stream ends, so the session (and the
+	// call it references) is not kept for its 2 s.
+	cancelLater atomic.Pointer[time.Timer]
 }
 
 // ID is the session id that tags this call's frames.
@@ -172,6 +176,10 @@ func (s *HostSession) recvLoop() {
 	for {
 		ev, err := s.stream.Recv()
 		if err != nil {
+			if t := s.cancelLater.Load(); t != nil {
+				t.Stop()
+			}
+			s.cancel()
 			s.unregister()
 			if s.closed.Load() {
 				err = nil
@@ -212,7 +220,7 @@ func (s *HostSession) Hangup(reason string) {
 	s.stream.CloseSend()
 	s.sendMu.Unlock()
 	s.unregister()
-	time.AfterFunc(2*time.Second, s.cancel)
+	s.cancelLater.Store(time.AfterFunc(2*time.Second, s.cancel))
 }
 
 func (s *HostSession) unregister() {

@@ -116,6 +116,7 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 
 func serve(cfg *config.Config, log *slog.Logger) error {
 	log.Info("voxgate starting", "version", version.Version, "config", cfg.Path)
+	startProfiler(log)
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 
