@@ -151,6 +151,9 @@ func serve(cfg *config.Config, log *slog.Logger) error {
 	// Calls that were in progress when the daemon last died get their CDR
 	// now, before new calls start.
 	hostname, _ := os.Hostname()
+	if err := os.MkdirAll(cfg.Server.StateDir, 0o750); err != nil {
+		return fmt.Errorf("server.state_dir: %w", err)
+	}
 	journalPath := filepath.Join(cfg.Server.StateDir, "live-calls.journal")
 	interrupted, err := cdr.RecoverJournal(journalPath, hostname)
 	if err != nil {
