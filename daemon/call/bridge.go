@@ -1,7 +1,9 @@
 package call
 
 import (
+	"context"
 	"sync/atomic"
+	"time"
 
 	"github.com/voxgate/voxgate/daemon/media"
 	pluginv1 "github.com/voxgate/voxgate/sdk/proto/voxgate/plugin/v1"
@@ -20,12 +22,15 @@ type Bridge struct {
 	// marks played, forwarded to the connector in order by forwardMarks:
 	// the RTP pacer that reports them must never wait on gRPC.
 	marks chan string
+	// digits pressed while no connector is attached, for CollectDigits.
+	digits chan byte
 }
 
 // NewBridge makes a bridge; hangup is how the bridge ends the call (the SIP
 // layer sends BYE and writes the CDR).
 func NewBridge(c *Call, hangup func(disposition string, status int, side, cause string)) *Bridge {
-	b := &Bridge{call: c, hangup: hangup, marks: make(chan string, 16)}
+	b := &Bridge{call: c, hangup: hangup, marks: make(chan string, 16),
+		digits: make(chan byte, 64)}
 	go b.forwardMarks()
 	return b
 }
@@ -70,6 +75,11 @@ func (h *callerSide) OnDTMF(digit byte) {
 	h.call.Log.Info("DTMF from caller", "digit", string(digit))
 	if a := h.agent.Load(); a != nil {
 		a.Send(&pluginv1.DaemonEvent{Event: &pluginv1.DaemonEvent_Dtmf{Dtmf: string(digit)}})
+		return
+	}
+	select {
+	case h.digits <- digit:
+	default:
 	}
 }
 
@@ -137,4 +147,27 @@ func (h *agentSide) OnClosed(err error) {
 		cause = "connector failed: " + err.Error()
 	}
 	go h.hangup(Answered, 200, SideAgent, cause)
+}
+
+// CollectDigits gathers the caller's digits while no connector is attached:
+// up to max, ending early at terminator (not included), or when timeout
+// passes or ctx ends; it returns what it has then.
+func (b *Bridge) CollectDigits(ctx context.Context, max int, terminator string, timeout time.Duration) string {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	var got []byte
+	for len(got) < max {
+		select {
+		case d := <-b.digits:
+			if terminator != "" && string(d) == terminator {
+				return string(got)
+			}
+			got = append(got, d)
+		case <-t.C:
+			return string(got)
+		case <-ctx.Done():
+			return string(got)
+		}
+	}
+	return string(got)
 }

@@ -165,11 +165,19 @@ func (c *Call) Answered() {
 // CountDTMF counts a received digit.
 func (c *Call) CountDTMF() { c.dtmfCount.Add(1) }
 
-// OnEnd registers f to run once when the call ends (teardown of legs).
+// OnEnd registers f to run once when the call ends (teardown of legs). If
+// the call has already ended, f runs now, so a leg attached late (after a
+// collect, say) is never left behind.
 func (c *Call) OnEnd(f func(side, cause string)) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	if c.ended {
+		side, cause := c.rec.GetHangupSide(), c.rec.GetHangupCause()
+		c.mu.Unlock()
+		f(side, cause)
+		return
+	}
 	c.onEnd = append(c.onEnd, f)
+	c.mu.Unlock()
 }
 
 // IsEnded reports whether End has run.

@@ -3,8 +3,10 @@ package sip
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	sipmsg "github.com/emiago/sipgo/sip"
@@ -96,20 +98,21 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		log.Info("call rejected by route", "code", dec.code, "reason", dec.reason, "rule", rule)
 		fail(dec.code, dec.reason, call.Rejected, "route rejected: "+dec.reason)
 		return
-	case "agent":
+	case "agent", "collect":
 	default:
-		// forward and collect are part of the plugin contract; the daemon
-		// carries them out once trunks and digit collection exist.
+		// forward is part of the plugin contract; the daemon carries it out
+		// once trunks (a second SIP leg) exist.
 		log.Error("route decision not supported by this version", "action", dec.action, "rule", rule)
 		fail(501, "Not Implemented", call.Failed, "route action "+dec.action+" not supported yet")
 		return
 	}
 
-	connector := s.plugins.Plugin(dec.connector)
-	if connector == nil || connector.Kind != "connector" {
-		log.Error("route names a connector that is not configured", "connector", dec.connector)
-		fail(503, "Service Unavailable", call.Failed, "unknown connector "+dec.connector)
-		return
+	if dec.action == "agent" {
+		if p := s.plugins.Plugin(dec.connector); p == nil || p.Kind != "connector" {
+			log.Error("route names a connector that is not configured", "connector", dec.connector)
+			fail(503, "Service Unavailable", call.Failed, "unknown connector "+dec.connector)
+			return
+		}
 	}
 
 	conn, port, err := s.ports.Listen(s.rtpIP)
@@ -118,7 +121,8 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		fail(503, "Service Unavailable", call.Failed, "no RTP port free")
 		return
 	}
-	releasePort := func() { s.ports.Release(port) }
+	var releaseOnce sync.Once
+	releasePort := func() { releaseOnce.Do(func() { s.ports.Release(port) }) }
 	answer, neg, err := media.Answer(offer, s.codecs, s.sdpIP, port, uint64(time.Now().UnixNano()))
 	if err != nil {
 		conn.Close()
@@ -144,35 +148,29 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		return call.LegStats{In: int64(st.PacketsIn), Out: int64(st.PacketsOut), Lost: int64(st.PacketsLost)}
 	})
 
-	// 180 tells the caller to hear ringback while the connector gets ready
-	// (e.g. connects to its cloud agent); same To tag as the 200 to come.
-	ringing := sipmsg.NewResponseFromRequest(req, 180, "Ringing", nil)
-	ringing.To().Params.Add("tag", d.localTag)
-	ringing.AppendHeader(s.contactHeader(d.transport))
-	if err := tx.Respond(ringing); err == nil {
-		c.Ringing()
-	}
-
-	ring, cancelRing := context.WithTimeout(setup, s.cfg.Media.RingTimeout.Duration)
-	start := &pluginv1.Start{Call: info, Params: dec.params,
-		Format: &pluginv1.AudioFormat{Encoding: "L16", SampleRate: 8000, Channels: 1, FrameMs: 20}}
-	agent, err := connector.StartSession(ring, start, bridge.AgentHandler())
-	cancelRing()
-	if err != nil {
-		rtp.Close()
-		releasePort()
-		log.Error("connector could not start the session", "connector", dec.connector, "err", err)
-		fail(503, "Service Unavailable", call.Failed, "connector: "+err.Error())
-		return
-	}
-	bridge.SetAgent(agent)
-	c.SetConnectorSession(strconv.FormatUint(agent.ID(), 10))
-
 	c.OnEnd(func(side, cause string) {
-		agent.Hangup(cause)
 		rtp.Close()
 		releasePort()
 	})
+
+	if dec.action == "agent" {
+		// 180 tells the caller to hear ringback while the connector gets
+		// ready (e.g. connects to its cloud agent); same To tag as the 200.
+		ringing := sipmsg.NewResponseFromRequest(req, 180, "Ringing", nil)
+		ringing.To().Params.Add("tag", d.localTag)
+		ringing.AppendHeader(s.contactHeader(d.transport))
+		if err := tx.Respond(ringing); err == nil {
+			c.Ringing()
+		}
+		ring, cancelRing := context.WithTimeout(setup, s.cfg.Media.RingTimeout.Duration)
+		err := s.startAgent(ring, c, bridge, dec)
+		cancelRing()
+		if err != nil {
+			log.Error("connector could not start the session", "connector", dec.connector, "err", err)
+			fail(503, "Service Unavailable", call.Failed, "connector: "+err.Error())
+			return
+		}
+	}
 
 	res := sipmsg.NewResponseFromRequest(req, 200, "OK", answer)
 	res.To().Params.Add("tag", d.localTag)
@@ -228,6 +226,90 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 			s.hangup(d, call.Answered, 200, call.SideSystem, "max call duration reached")
 		})
 		c.OnEnd(func(string, string) { t.Stop() })
+	}
+	if dec.action == "collect" {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.collect(d, bridge, dec)
+		}()
+	}
+}
+
+// startAgent opens the connector session of an agent decision and attaches
+// it to the call's bridge.
+func (s *Server) startAgent(ctx context.Context, c *call.Call, b *call.Bridge, dec decision) error {
+	p := s.plugins.Plugin(dec.connector)
+	if p == nil || p.Kind != "connector" {
+		return fmt.Errorf("connector %q is not configured", dec.connector)
+	}
+	start := &pluginv1.Start{Call: c.Info, Params: dec.params,
+		Format: &pluginv1.AudioFormat{Encoding: "L16", SampleRate: 8000, Channels: 1, FrameMs: 20}}
+	agent, err := p.StartSession(ctx, start, b.AgentHandler())
+	if err != nil {
+		return err
+	}
+	b.SetAgent(agent)
+	c.SetConnectorSession(strconv.FormatUint(agent.ID(), 10))
+	c.OnEnd(func(side, cause string) { agent.Hangup(cause) })
+	return nil
+}
+
+// maxCollectRounds bounds collect decisions per call, so that a router that
+// keeps asking for digits cannot hold a call forever.
+const maxCollectRounds = 5
+
+// collect carries out a collect decision on an answered call: it gathers
+// the caller's DTMF digits, asks the router again with them, and does what
+// it says (an agent, another collect, or hanging up).
+func (s *Server) collect(d *dialog, b *call.Bridge, dec decision) {
+	c := d.call
+	for round := 1; ; round++ {
+		timeout := time.Duration(dec.timeoutMS) * time.Millisecond
+		if timeout <= 0 {
+			timeout = 5 * time.Second
+		}
+		digits := b.CollectDigits(c.Context(), int(dec.maxDigits), dec.terminator, timeout)
+		if c.IsEnded() {
+			return
+		}
+		c.Info.CollectedDigits = digits
+		c.Log.Info("digits collected", "digits", digits, "round", round)
+		next, rule := s.route(c.Context(), c)
+		vars := map[string]string{"collected_digits": digits}
+		for k, v := range next.variables {
+			vars[k] = v
+			if c.Info.Variables == nil {
+				c.Info.Variables = map[string]string{}
+			}
+			c.Info.Variables[k] = v
+		}
+		c.SetRoute(next.action, rule, next.connector, vars)
+		switch next.action {
+		case "agent":
+			ctx, cancel := context.WithTimeout(c.Context(), s.cfg.Media.RingTimeout.Duration)
+			err := s.startAgent(ctx, c, b, next)
+			cancel()
+			if err != nil {
+				c.Log.Error("connector could not start the session", "connector", next.connector, "err", err)
+				s.hangup(d, call.Failed, 200, call.SideSystem, "connector: "+err.Error())
+			}
+			return
+		case "collect":
+			if round >= maxCollectRounds {
+				s.hangup(d, call.Failed, 200, call.SideSystem, "router asked for digits too many times")
+				return
+			}
+			dec = next
+		case "reject":
+			// The call is answered: a SIP error cannot be sent any more, so
+			// the caller gets a BYE and the CDR the router's code and reason.
+			s.hangup(d, call.Rejected, next.code, call.SideSystem, "route rejected after collect: "+next.reason)
+			return
+		default:
+			s.hangup(d, call.Failed, 501, call.SideSystem, "route action "+next.action+" not supported yet")
+			return
+		}
 	}
 }
 

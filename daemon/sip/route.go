@@ -15,6 +15,10 @@ type decision struct {
 	code      int
 	reason    string
 	variables map[string]string
+	// collect
+	maxDigits  uint32
+	terminator string
+	timeoutMS  uint32
 }
 
 // route asks the router plugin; when it is down, late, failing or answers
@@ -40,5 +44,6 @@ func (s *Server) route(ctx context.Context, c *call.Call) (decision, string) {
 
 func fromSDK(d *sdk.Decision) decision {
 	return decision{action: string(d.Action), connector: d.Connector, params: d.Params,
-		code: int(d.SIPCode), reason: d.Reason, variables: d.Variables}
+		code: int(d.SIPCode), reason: d.Reason, variables: d.Variables,
+		maxDigits: d.MaxDigits, terminator: d.Terminator, timeoutMS: d.TimeoutMS}
 }

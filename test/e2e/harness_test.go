@@ -314,7 +314,11 @@ func sippN(t *testing.T, timeout time.Duration, scenario, service string, calls,
 	t.Helper()
 	root := repoRoot(t)
 	dir := t.TempDir()
-	args := []string{"-sf", filepath.Join(root, "test/e2e/scenarios", scenario),
+	sf := scenario
+	if !filepath.IsAbs(sf) {
+		sf = filepath.Join(root, "test/e2e/scenarios", scenario)
+	}
+	args := []string{"-sf", sf,
 		fmt.Sprintf("127.0.0.1:%d", sipPort), "-s", service,
 		"-i", "127.0.0.1", "-mi", "127.0.0.1", "-p", "15080", "-mp", "16000",
 		"-m", strconv.Itoa(calls), "-r", strconv.Itoa(rate), "-l", strconv.Itoa(calls), "-cp", "18871", "-nostdin", "-timeout", fmt.Sprintf("%ds", int(timeout.Seconds())),
