@@ -92,3 +92,38 @@ func TestKill9DaemonPluginsExitAndRestartIsClean(t *testing.T) {
 		t.Fatalf("restart after kill -9 logged errors:\n%s", d2.log())
 	}
 }
+
+// The connector plugin crashes during a call: the caller gets a clean BYE,
+// the CDR says the agent side failed, and after the host restarts the
+// plugin the next call is answered again.
+func TestConnectorCrashHangsUpCleanly(t *testing.T) {
+	need(t, "sipp")
+	d := startDaemon(t, daemonOpts{mediaTimeout: "60s"})
+	pid := pluginPIDs(t, d)["connector-echo"]
+	done := make(chan struct{})
+	var code int
+	var out string
+	go func() {
+		defer close(done)
+		code, out = sipp(t, 30*time.Second, "uac_silent.xml", "echo")
+	}()
+	d.waitLog(`msg="call answered"`, 10*time.Second)
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatalf("kill connector-echo %d: %v", pid, err)
+	}
+	<-done
+	if code != 0 {
+		t.Fatalf("sipp exit %d (it waits for our BYE):\n%s", code, out)
+	}
+	r := d.records(1, 10*time.Second)[0]
+	if r.HangupSide != "agent" || !strings.Contains(r.HangupCause, "connector") || r.AnswerTime == "" {
+		t.Fatalf("CDR %+v, want hung up on the agent side because the connector failed", r.Raw)
+	}
+	d.waitLog(`(?s)connector-echo.*plugin is down; restarting.*plugin ready" plugin=connector-echo`, 15*time.Second)
+	if code, out := sipp(t, 20*time.Second, "uac_short.xml", "echo"); code != 0 {
+		t.Fatalf("call after the connector restarted: sipp exit %d:\n%s", code, out)
+	}
+	if r := d.records(2, 10*time.Second)[1]; r.Disposition != "answered" || r.HangupSide != "caller" {
+		t.Fatalf("second call CDR %+v", r.Raw)
+	}
+}
