@@ -12,6 +12,15 @@ printf '%-6s %-9s %-9s %-9s %-11s %-11s %-11s %-12s %-12s\n' calls answered vg_c
 for n in $COUNTS; do
   start_voxgate 30s
   ECHO=$(plugin_pid connector-echo)
+  # SIPp binds 26000-26003 itself; the media ports it announces for the
+  # other calls (26004, 26008, ...) are held by a sink so that voxgate's
+  # packets do not draw ICMP errors (see tools/udpsink.py).
+  SINK=
+  if command -v python3 >/dev/null; then
+    python3 "$ROOT/bench/tools/udpsink.py" 26004 $((26000 + 4 * n + 4)) 200 >"$OUT/sink_$n.out" 2>&1 &
+    SINK=$!
+    sleep 2
+  fi
   rate=$(( n < 50 ? n : 50 ))
   timeout 200 sipp -sf "$ROOT/bench/scenarios/uac_pcap_loop.xml" 127.0.0.1:$SIP_PORT -s echo -i 127.0.0.1 -mi 127.0.0.1 \
     -p 25080 -mp 26000 -r "$rate" -m "$n" -l "$n" -cp 28873 -nostdin -timeout 150s >"$OUT/sipp_conc_$n.out" 2>&1 &
@@ -23,6 +32,7 @@ for n in $COUNTS; do
   v1=$(cpu_ticks "$VG_PID"); e1=$(cpu_ticks "$ECHO"); s1=$(date +%s.%N)
   vr=$(rss_kib "$VG_PID"); er=$(rss_kib "$ECHO")
   wait $SIPP || true
+  [ -n "$SINK" ] && kill "$SINK" 2>/dev/null
   sleep 3
   stop_voxgate
   ans=$(grep -c '"disposition":"answered"' "$OUT/cdr.jsonl" || true)
