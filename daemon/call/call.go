@@ -51,18 +51,17 @@ type Call struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu         sync.Mutex
-	start      time.Time
-	answer     time.Time
-	ring       time.Time
-	end        time.Time
-	ended      bool
-	rec        *pluginv1.CallRecord
-	dtmfCount  atomic.Uint32
-	legStats   func() LegStats
-	onEnd      []func(side, cause string)
-	endedCh    chan struct{}
-	hangupSide string
+	mu        sync.Mutex
+	start     time.Time
+	answer    time.Time
+	ring      time.Time
+	end       time.Time
+	ended     bool
+	rec       *pluginv1.CallRecord
+	dtmfCount atomic.Uint32
+	legStats  func() LegStats
+	onEnd     []func(side, cause string)
+	endedCh   chan struct{}
 }
 
 // New starts a call's clock.

@@ -48,9 +48,6 @@ func (s *source) line(p path) int {
 	return 0
 }
 
-// set reports whether p was written in the file and decoded.
-func (s *source) set(p path) bool { return s != nil && s.state[p.id()] == stateSet }
-
 // bad reports whether p was written with the wrong type (already reported).
 func (s *source) bad(p path) bool { return s != nil && s.state[p.id()] == stateBad }
 

@@ -120,9 +120,6 @@ func syntaxProblem(name, text string, err error) Problem {
 			Msg: fmt.Sprintf("TOML syntax error: %v; fix the file (the format is described at https://toml.io)", err)}
 	}
 	line := pe.Position.Line
-	if line <= 0 {
-		line = pe.Line
-	}
 	// An error at the final line end is reported on the line after it.
 	if last := strings.Count(strings.TrimSuffix(text, "\n"), "\n") + 1; line > last {
 		line = last

@@ -368,10 +368,10 @@ func (s *Server) callInfo(id string, req *sipmsg.Request) *pluginv1.Call {
 		info.SipCallId = cid.Value()
 	}
 	if f := req.From(); f != nil {
-		info.From = party("from", f.Address, f.DisplayName)
+		info.From = party(f.Address, f.DisplayName)
 	}
 	if t := req.To(); t != nil {
-		info.To = party("to", t.Address, t.DisplayName)
+		info.To = party(t.Address, t.DisplayName)
 	}
 	for _, h := range req.Headers() {
 		name := h.Name()

@@ -5,13 +5,11 @@ package sip
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -191,7 +189,9 @@ func (s *Server) Listen(ctx context.Context) error {
 			s.contacts["tcp"] = ln.Addr().String()
 			s.log.Info("SIP listening", "transport", "tcp", "addr", ln.Addr().String())
 			go func() {
-				if err := s.srv.ServeTCP(ln); err != nil && ctx.Err() == nil {
+				// ServeTCP returns only when the listener is closed.
+				err := s.srv.ServeTCP(ln)
+				if ctx.Err() == nil {
 					s.log.Error("SIP TCP listener stopped", "err", err)
 				}
 			}()
@@ -442,8 +442,7 @@ func (s *Server) allowedSource(src string) bool {
 	return false
 }
 
-func party(name string, uri sipmsg.Uri, display string) *pluginv1.Party {
-	_ = name
+func party(uri sipmsg.Uri, display string) *pluginv1.Party {
 	return &pluginv1.Party{User: uri.User, Display: display, Uri: uri.String()}
 }
 
@@ -463,7 +462,3 @@ func (s *Server) contactHeader(transport string) sipmsg.Header {
 	}
 	return sipmsg.NewHeader("Contact", "<"+uri+">")
 }
-
-var errNoCodec = errors.New("no common codec")
-
-func itoa(i int) string { return strconv.Itoa(i) }
