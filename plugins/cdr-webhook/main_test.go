@@ -527,6 +527,10 @@ func TestAttemptTimeout(t *testing.T) {
 			case <-r.Context().Done():
 			case <-done:
 			}
+			// Never a success: returning without a status would be an
+			// implicit 200, which a client that raced its own cancel
+			// could still read and rightly ack.
+			w.WriteHeader(http.StatusServiceUnavailable)
 			return true
 		}
 		return false
@@ -558,6 +562,7 @@ func TestContextCancelled(t *testing.T) {
 					case <-r.Context().Done():
 					case <-done:
 					}
+					w.WriteHeader(http.StatusServiceUnavailable) // never an implicit 200
 					return true
 				}
 				w.Header().Set("Retry-After", "20")
