@@ -306,6 +306,12 @@ func (p *Plugin) healthy() bool {
 	if inst == nil || inst.client.Exited() {
 		return false
 	}
+	if inst.conn != nil {
+		if err := inst.conn.Broken(); err != nil {
+			p.log.Error("connector's frame channel is broken; restarting the plugin", "err", err)
+			return false
+		}
+	}
 	return inst.proto.Ping() == nil
 }
 

@@ -35,6 +35,10 @@ const (
 	helloMagic = "VXFC"
 	// FlushDelay is how long written frames may wait to be batched.
 	FlushDelay = time.Millisecond
+	// WriteTimeout bounds a write to the socket: a peer that stops reading
+	// (hung, not dead) breaks the channel instead of stalling every call
+	// on it. A broken channel fails every later write; see Broken.
+	WriteTimeout = 2 * time.Second
 )
 
 // ErrFrameTooLarge means the peer sent a frame over MaxFramePayload.
@@ -132,6 +136,9 @@ func (fc *FrameConn) Write(typ byte, session uint64, payload []byte) error {
 		return fc.err
 	}
 	fc.scratch = AppendFrame(fc.scratch[:0], typ, session, payload)
+	if len(fc.scratch) > fc.bw.Available() {
+		fc.conn.SetWriteDeadline(time.Now().Add(WriteTimeout)) // the buffer will go to the socket
+	}
 	if _, err := fc.bw.Write(fc.scratch); err != nil {
 		fc.err = fmt.Errorf("frame channel write: %w", err)
 		return fc.err
@@ -164,6 +171,7 @@ func (fc *FrameConn) flushLoop() {
 		}
 		fc.mu.Lock()
 		if fc.err == nil {
+			fc.conn.SetWriteDeadline(time.Now().Add(WriteTimeout))
 			if err := fc.bw.Flush(); err != nil {
 				fc.err = fmt.Errorf("frame channel flush: %w", err)
 			}
@@ -171,6 +179,13 @@ func (fc *FrameConn) flushLoop() {
 		fc.pending = false
 		fc.mu.Unlock()
 	}
+}
+
+// Broken reports why the channel no longer works, or nil.
+func (fc *FrameConn) Broken() error {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	return fc.err
 }
 
 // Serve reads frames until the connection fails or ctx ends, handing each to

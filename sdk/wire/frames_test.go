@@ -458,3 +458,29 @@ func BenchmarkReadFrame(b *testing.B) {
 		}
 	}
 }
+
+// A peer that stops reading breaks the channel (write deadline) instead of
+// blocking the writer for ever; Broken then says why.
+func TestFrameConnPeerStopsReading(t *testing.T) {
+	a, b := net.Pipe()
+	defer b.Close()
+	fc := newFrameConn(a)
+	defer fc.Close()
+	frame := make([]byte, 320)
+	var err error
+	for i := 0; i < 10_000 && err == nil; i++ {
+		err = fc.Write(FrameAudio, 1, frame)
+	}
+	if err == nil {
+		t.Fatal("10,000 frames to a peer that never reads were all accepted")
+	}
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("write error %v, want a deadline error", err)
+	}
+	if fc.Broken() == nil {
+		t.Fatal("Broken() is nil after a failed write")
+	}
+	if err := fc.Write(FrameAudio, 1, frame); err == nil {
+		t.Fatal("a broken channel accepted another frame")
+	}
+}

@@ -95,6 +95,21 @@ func (h *ConnectorHost) dispatch(f Frame) {
 	}
 }
 
+// Broken reports why the frame channel failed (the plugin stopped reading
+// it, or closed it), or nil while it works. The daemon restarts a connector
+// whose channel broke.
+func (h *ConnectorHost) Broken() error {
+	if err := h.fc.Broken(); err != nil {
+		return err
+	}
+	select {
+	case <-h.done:
+		return errors.New("frame channel closed by the plugin")
+	default:
+		return nil
+	}
+}
+
 // Close ends the frame channel; sessions see their streams end.
 func (h *ConnectorHost) Close() {
 	h.cancel()
