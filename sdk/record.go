@@ -1,7 +1,13 @@
 package sdk
 
+import "time"
+
 // RecordSchemaVersion is the version of CallRecord (sdk/docs/cdr.md).
 const RecordSchemaVersion = 1
+
+// RecordTime formats t as CallRecord times are written: RFC 3339 with
+// milliseconds, in UTC.
+func RecordTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z07:00") }
 
 // CallRecord is one call's CDR, schema v1. Times are RFC 3339 with
 // milliseconds in UTC, empty when the event did not happen. The JSON names

@@ -1,6 +1,7 @@
 package sdk
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -43,7 +44,7 @@ func (c Config) Decode(v any) error {
 	if len(c.JSON) == 0 {
 		return nil
 	}
-	dec := json.NewDecoder(bytesReader(c.JSON))
+	dec := json.NewDecoder(bytes.NewReader(c.JSON))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return fmt.Errorf("plugin config: %w", err)

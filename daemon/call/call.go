@@ -98,19 +98,34 @@ func (c *Call) Context() context.Context { return c.ctx }
 // Done is closed when the call has ended.
 func (c *Call) Done() <-chan struct{} { return c.endedCh }
 
-// SetRoute records the routing decision.
+// SetRoute records the routing decision. Its variables become call
+// variables: plugins see them from now on, and the CDR holds them.
 func (c *Call) SetRoute(action, rule, connector string, vars map[string]string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.rec.RouteAction, c.rec.RouteRule, c.rec.Connector = action, rule, connector
 	if len(vars) > 0 {
-		if c.rec.Variables == nil {
-			c.rec.Variables = map[string]string{}
-		}
-		for k, v := range vars {
-			c.rec.Variables[k] = v
-		}
+		c.Info.Variables = merge(c.Info.Variables, vars)
+		c.rec.Variables = merge(c.rec.Variables, vars)
 	}
+}
+
+// SetRecordVariable sets a variable in the CDR only (plugins do not see it).
+func (c *Call) SetRecordVariable(k, v string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.rec.Variables = merge(c.rec.Variables, map[string]string{k: v})
+}
+
+// merge copies src into dst, making dst if needed.
+func merge(dst, src map[string]string) map[string]string {
+	if dst == nil {
+		dst = make(map[string]string, len(src))
+	}
+	for k, v := range src {
+		dst[k] = v
+	}
+	return dst
 }
 
 // SetCodec records the negotiated codec.
@@ -245,8 +260,7 @@ func (c *Call) End(disposition string, status int, side, cause string) *pluginv1
 	return r
 }
 
-// stamp is RFC 3339 with milliseconds in UTC, the CDR's time format.
-func stamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z07:00") }
+func stamp(t time.Time) string { return sdk.RecordTime(t) }
 
 // SetHostname records the appliance's hostname in the CDR.
 func (c *Call) SetHostname(h string) {

@@ -13,6 +13,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/voxgate/voxgate/sdk"
 	pluginv1 "github.com/voxgate/voxgate/sdk/proto/voxgate/plugin/v1"
 )
 
@@ -118,7 +119,7 @@ func RecoverJournal(path string, hostname string) ([]*pluginv1.CallRecord, error
 		rec.Disposition = Interrupted
 		rec.HangupSide = "system"
 		rec.HangupCause = "the daemon stopped unexpectedly (crash or kill) while the call was in progress"
-		rec.EndTime = stampTime(end)
+		rec.EndTime = sdk.RecordTime(end)
 		if hostname != "" && rec.GetHostname() == "" {
 			rec.Hostname = hostname
 		}
@@ -134,8 +135,6 @@ func RecoverJournal(path string, hostname string) ([]*pluginv1.CallRecord, error
 	}
 	return out, nil
 }
-
-func stampTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z07:00") }
 
 // OpenJournal starts a fresh journal at path (replacing the old one).
 func OpenJournal(path string, log *slog.Logger) (*Journal, error) {
@@ -197,15 +196,7 @@ func (j *Journal) writer() {
 		case r := <-j.ch:
 			batch = append(batch, r)
 		}
-	more:
-		for len(batch) < cap(batch) {
-			select {
-			case r := <-j.ch:
-				batch = append(batch, r)
-			default:
-				break more
-			}
-		}
+		batch = drain(j.ch, batch)
 		buf = buf[:0]
 		j.mu.Lock()
 		for _, r := range batch {

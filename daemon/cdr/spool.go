@@ -186,7 +186,7 @@ func (s *Spool) repairTail() error {
 	r := bufio.NewReaderSize(f, 256<<10)
 	var off, good int64
 	for {
-		payload, n, err := readRecord(r)
+		_, n, err := readRecord(r)
 		if err == io.EOF {
 			break
 		}
@@ -205,7 +205,6 @@ func (s *Spool) repairTail() error {
 			off = next
 			continue
 		}
-		_ = payload
 		off += n
 		good = off
 	}
@@ -312,34 +311,33 @@ func (s *Spool) writer() {
 		batch = batch[:0]
 		select {
 		case <-s.stop:
-			// Drain what was queued before Close.
+			// Store what was queued before Close.
 			for {
-				select {
-				case r := <-s.appendCh:
-					batch = append(batch, r)
-					continue
-				default:
+				batch = drain(s.appendCh, batch[:0])
+				if len(batch) == 0 {
+					return
 				}
-				break
-			}
-			if len(batch) > 0 {
 				s.commit(batch, &buf)
 			}
-			return
 		case r := <-s.appendCh:
 			batch = append(batch, r)
 		}
-	more:
-		for len(batch) < cap(batch) {
-			select {
-			case r := <-s.appendCh:
-				batch = append(batch, r)
-			default:
-				break more
-			}
-		}
-		s.commit(batch, &buf)
+		s.commit(drain(s.appendCh, batch), &buf)
 	}
+}
+
+// drain appends what ch holds right now to batch, up to batch's capacity:
+// everything waiting goes into one group commit.
+func drain[T any](ch <-chan T, batch []T) []T {
+	for len(batch) < cap(batch) {
+		select {
+		case r := <-ch:
+			batch = append(batch, r)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 func (s *Spool) commit(batch []appendReq, buf *[]byte) {

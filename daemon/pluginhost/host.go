@@ -5,6 +5,7 @@
 package pluginhost
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -169,7 +170,7 @@ func (p *Plugin) launch(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("checksum %s: %w", p.cfg.Path, err)
 		}
-		if !equalBytes(got, want) {
+		if !bytes.Equal(got, want) {
 			return fmt.Errorf("%s has sha256 %x but the config pins %s: rebuild or update sha256", p.cfg.Path, got, p.cfg.SHA256)
 		}
 		secure = &goplugin.SecureConfig{Checksum: want, Hash: sha256.New()}
@@ -250,18 +251,6 @@ func (p *Plugin) handshake(ctx context.Context, client *goplugin.Client) (*insta
 		inst.conn = conn
 	}
 	return inst, nil
-}
-
-func equalBytes(a, b []byte) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // supervise checks the plugin every second and restarts it with backoff

@@ -87,12 +87,6 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 
 	dec, rule := s.route(setup, c)
 	c.SetRoute(dec.action, rule, dec.connector, dec.variables)
-	for k, v := range dec.variables {
-		if info.Variables == nil {
-			info.Variables = map[string]string{}
-		}
-		info.Variables[k] = v
-	}
 	switch dec.action {
 	case "reject":
 		log.Info("call rejected by route", "code", dec.code, "reason", dec.reason, "rule", rule)
@@ -190,14 +184,9 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	}
 
 	if err := tx.Respond(res); err != nil || setup.Err() != nil {
-		// CANCEL won the race against our 200.
-		s.mu.Lock()
-		delete(s.dialogs, d.key)
-		s.mu.Unlock()
+		// CANCEL won the race against our 200. Not answered: no BYE.
 		log.Info("call cancelled while answering", "err", err)
-		rec := c.End(call.Cancelled, 487, call.SideCaller, "caller cancelled")
-		s.calls.Remove(id)
-		s.finish(c, rec)
+		s.hangup(d, call.Cancelled, 487, call.SideCaller, "caller cancelled")
 		return
 	}
 	d.answered.Store(true)
@@ -276,15 +265,8 @@ func (s *Server) collect(d *dialog, b *call.Bridge, dec decision) {
 		c.Info.CollectedDigits = digits
 		c.Log.Info("digits collected", "digits", digits, "round", round)
 		next, rule := s.route(c.Context(), c)
-		vars := map[string]string{"collected_digits": digits}
-		for k, v := range next.variables {
-			vars[k] = v
-			if c.Info.Variables == nil {
-				c.Info.Variables = map[string]string{}
-			}
-			c.Info.Variables[k] = v
-		}
-		c.SetRoute(next.action, rule, next.connector, vars)
+		c.SetRoute(next.action, rule, next.connector, next.variables)
+		c.SetRecordVariable("collected_digits", digits)
 		switch next.action {
 		case "agent":
 			ctx, cancel := context.WithTimeout(c.Context(), s.cfg.Media.RingTimeout.Duration)

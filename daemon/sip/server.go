@@ -235,20 +235,19 @@ func (s *Server) Drain(timeout time.Duration) {
 	for s.calls.Len() > 0 && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
 	}
+	s.mu.Lock()
+	dialogs := make([]*dialog, 0, len(s.dialogs))
+	for _, d := range s.dialogs {
+		dialogs = append(dialogs, d)
+	}
+	s.mu.Unlock()
+	for _, d := range dialogs {
+		s.hangup(d, call.Answered, 200, call.SideSystem, "daemon shutting down")
+	}
+	// Calls still being set up have no dialog yet; End is a no-op (and
+	// finish with it) for those the loop above ended.
 	for _, c := range s.calls.All() {
-		s.mu.Lock()
-		var d *dialog
-		for _, dd := range s.dialogs {
-			if dd.call == c {
-				d = dd
-			}
-		}
-		s.mu.Unlock()
-		if d != nil {
-			s.hangup(d, call.Answered, 200, call.SideSystem, "daemon shutting down")
-		} else {
-			s.finish(c, c.End(call.Failed, 503, call.SideSystem, "daemon shutting down"))
-		}
+		s.finish(c, c.End(call.Failed, 503, call.SideSystem, "daemon shutting down"))
 	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
